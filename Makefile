@@ -1,0 +1,33 @@
+# make book  : the main job (creates .venv, installs, runs the matrix, builds _build/html)
+# make test  : the test suite
+# Each target bootstraps .venv itself.
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+PROFILE  ?= default
+JOBS     ?= 1
+DEVICE   ?= auto
+STAMP    := $(VENV)/.installed
+
+.PHONY: book test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[book,test]'
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/glitchbook run --methods all --profile $(PROFILE) --device $(DEVICE) --jobs $(JOBS)
+	$(BIN)/glitchbook book
+
+test: $(STAMP)
+	$(BIN)/ruff check lib tests benchmarks
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --profiles smoke,default
+
+clean:
+	rm -rf _build book/runs .pytest_cache

@@ -1,0 +1,20 @@
+"""glitchbook: models and metrics for finding and fixing bad data in image datasets."""
+
+from glitchbook.errors import (
+    ChecksumError,
+    ConfigError,
+    DatasetUnavailable,
+    GlitchbookError,
+    NonFiniteLossError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChecksumError",
+    "ConfigError",
+    "DatasetUnavailable",
+    "GlitchbookError",
+    "NonFiniteLossError",
+    "__version__",
+]

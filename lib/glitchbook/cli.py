@@ -1,0 +1,113 @@
+"""`glitchbook run | results | book | datasets`: the matrix, the results pages, the book."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from glitchbook import datasets, methods, results, runner
+from glitchbook.config import PROFILES
+from glitchbook.errors import ConfigError, GlitchbookError
+
+
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _option(text: str) -> tuple[str, object]:
+    """`key=value`; the value is read as a Python literal when it is one, else as text."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    names = list(methods.METHODS) if args.methods == "all" else _csv(args.methods)
+    specs = runner.plan(names, _csv(args.datasets) if args.datasets else None, args.profile,
+                        seed=args.seed, device=args.device, options=dict(args.param or []))
+    outcomes = runner.run_matrix(specs, args.root, jobs=args.jobs, force=args.force,
+                                 progress=not args.quiet)
+    print(runner.summary(outcomes))
+    results.write_pages(args.root)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    for path in results.write_pages(args.root):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    results.write_pages(root)
+    exe = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which(
+        "jupyter-book")
+    if exe is None:
+        raise ConfigError("jupyter-book is not installed; pip install -e '.[book]'")
+    # -n -W --keep-going: any broken reference or warning fails the build, listing them all
+    done = subprocess.run([exe, "build", str(root), "-n", "-W", "--keep-going"], check=False)
+    if done.returncode == 0:
+        print(f"book: {root / '_build/html/index.html'}")
+    return done.returncode
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    print(f"{'dataset':15s} {'size':42s} {'source':10s} available here")
+    for name, entry in datasets.REGISTRY.items():
+        source = "bundled" if entry.bundled else "download"
+        here = "yes" if datasets.is_available(name, args.data_dir) else (
+            f"no (expected under {datasets.data_dir(args.data_dir)})")
+        print(f"{name:15s} {entry.size:42s} {source:10s} {here}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="glitchbook", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the method x dataset matrix with papermill")
+    run.add_argument("--methods", default="all", help=f"comma list of {', '.join(methods.METHODS)}"
+                     " or 'all'")
+    run.add_argument("--datasets", default=None, help="comma list (default: each method's own "
+                     "datasets for the profile)")
+    run.add_argument("--profile", default="default", choices=PROFILES)
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--jobs", type=int, default=1, help="runs executed at once")
+    run.add_argument("--force", action="store_true", help="re-run completed runs too")
+    run.add_argument("-p", "--param", action="append", type=_option, metavar="KEY=VALUE",
+                     help="extra notebook parameter, e.g. -p corruption=0.25")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+    res = sub.add_parser("results", help="regenerate the results pages from the run records")
+    res.set_defaults(func=cmd_results)
+    book = sub.add_parser("book", help="regenerate results and build the book (HTML)")
+    book.set_defaults(func=cmd_book)
+    data = sub.add_parser("datasets", help="list the datasets and whether they are available")
+    data.add_argument("--data-dir", default=None, help="download cache (default: ./data)")
+    data.set_defaults(func=cmd_datasets)
+    for p in (run, res, book):
+        p.add_argument("--root", default=".", help="repository root (default: .)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GlitchbookError as err:
+        print(f"glitchbook: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Seeded generators of bad data, each returning the dirty data with its ground truth.
+
+Systematic outliers follow the CLSVAE paper (arXiv 2207.08050, section 5 and the authors'
+`SystematicNoise`): a few fixed pixel patterns (6x6 squares at positions drawn once, 1-pixel
+strips), each outlier receiving exactly one, with a per-pattern constant value (black or white)
+drawn once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glitchbook.errors import ConfigError
+
+SQUARES = ("square-1", "square-2", "square-3", "square-4")
+STRIPS = ("vertical-strip", "horizontal-strip", "diagonal-top-left", "diagonal-bottom-right")
+PATTERNS = SQUARES + STRIPS
+RECIPES = {  # dataset -> (patterns, how they are applied), from the authors' dataset scripts
+    "fashion-mnist": (PATTERNS, "replace"),
+    "mnist-5k": (PATTERNS, "replace"),
+    "mnist": (PATTERNS, "replace"),
+    "digits": (PATTERNS, "replace"),
+    "frey-faces": (SQUARES, "replace"),
+    "shapes": (STRIPS, "or"),
+}
+SQUARE_SIDE = 6 / 28  # of the image side, as the paper's 6-pixel squares on 28x28 images
+
+
+@dataclass(frozen=True)
+class SystematicCorruption:
+    """Dirty images with per-image outlier flags and per-pixel masks of the changed pixels.
+
+    Shapes: `images` and `mask` N x C x H x W; `is_outlier` and `pattern` (index into
+    `pattern_names`, -1 for a clean image) of length N.
+    """
+
+    images: np.ndarray
+    is_outlier: np.ndarray
+    mask: np.ndarray
+    pattern: np.ndarray
+    pattern_names: tuple[str, ...]
+    pattern_values: tuple[float, ...]
+
+    @property
+    def fraction(self) -> float:
+        """Share of images that the corruption changed."""
+        return float(self.is_outlier.mean())
+
+
+@dataclass(frozen=True)
+class TrustedSet:
+    """A small labelled set: indices into the data and whether each image is clean."""
+
+    index: np.ndarray
+    is_clean: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def check_fraction(fraction: float, what: str = "fraction") -> float:
+    """Return `fraction` if it lies strictly between 0 and 1, else raise ConfigError."""
+    if not isinstance(fraction, int | float) or not 0.0 < float(fraction) < 1.0:
+        raise ConfigError(f"{what} must lie strictly between 0 and 1, got {fraction!r}")
+    return float(fraction)
+
+
+def pattern_masks(names: tuple[str, ...], height: int, width: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Boolean K x H x W masks of the named patterns; square positions are drawn from `rng`."""
+    unknown = [n for n in names if n not in PATTERNS]
+    if unknown:
+        raise ConfigError(f"unknown corruption pattern(s) {unknown}; known: {', '.join(PATTERNS)}")
+    rows, cols = np.mgrid[0:height, 0:width]
+    side = max(1, round(SQUARE_SIDE * min(height, width)))
+    diagonal = (height + width) / 56  # the authors' diagonals sit at x+y = 15 and 38 on 28x28
+    squares = _non_overlapping_squares(sum(n in SQUARES for n in names), side, height, width, rng)
+    masks = []
+    for name in names:
+        if name in SQUARES:
+            top, left = squares.pop(0)
+            mask = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+        elif name == "vertical-strip":
+            mask = cols == min(width - 1, round(20 / 28 * width))
+        elif name == "horizontal-strip":
+            mask = rows == min(height - 1, round(15 / 28 * height))
+        elif name == "diagonal-top-left":
+            mask = rows + cols == round(15 * diagonal)
+        else:
+            mask = rows + cols == round(38 * diagonal)
+        masks.append(mask)
+    return np.stack(masks)
+
+
+def _non_overlapping_squares(count: int, side: int, height: int, width: int,
+                             rng: np.random.Generator) -> list[tuple[int, int]]:
+    taken = np.zeros((height, width), bool)
+    corners: list[tuple[int, int]] = []
+    for _ in range(1000 * max(count, 1)):
+        if len(corners) == count:
+            break
+        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        if not taken[top:top + side, left:left + side].any():
+            taken[top:top + side, left:left + side] = True
+            corners.append((top, left))
+    if len(corners) < count:
+        raise ConfigError(f"cannot place {count} separate {side}x{side} squares on "
+                          f"{height}x{width} images")
+    return corners
+
+
+def systematic_outliers(images: np.ndarray, *, fraction: float = 0.35,
+                        patterns: tuple[str, ...] = PATTERNS, mode: str = "replace",
+                        seed: int = 0) -> SystematicCorruption:
+    """Corrupt `fraction` of `images` (N x C x H x W in [0, 1]) with one systematic pattern each.
+
+    `mode="replace"` sets the pattern's pixels to its constant (0 or 1, drawn once per pattern);
+    `mode="or"` sets them to 1, as for binary images. Outliers are spread evenly over patterns.
+    """
+    check_fraction(fraction, "corruption fraction")
+    if mode not in ("replace", "or"):
+        raise ConfigError(f"unknown corruption mode {mode!r}; use 'replace' or 'or'")
+    if not patterns:
+        raise ConfigError("at least one corruption pattern is needed")
+    rng = np.random.default_rng(seed)
+    n = len(images)
+    masks = pattern_masks(tuple(patterns), images.shape[2], images.shape[3], rng)
+    values = (rng.choice([0.0, 1.0], size=len(patterns)) if mode == "replace"
+              else np.ones(len(patterns)))
+    n_out = int(n * fraction)
+    per_pattern = np.full(len(patterns), n_out // len(patterns))
+    per_pattern[rng.choice(len(patterns), n_out % len(patterns), replace=False)] += 1
+    pattern = np.full(n, -1, np.int64)
+    pattern[rng.permutation(n)[:n_out]] = rng.permutation(np.repeat(np.arange(len(patterns)),
+                                                                    per_pattern))
+    dirty = images.copy()
+    for k in range(len(patterns)):
+        rows = pattern == k
+        dirty[rows] = np.where(masks[k], values[k], dirty[rows])
+    mask = dirty != images
+    is_outlier = mask.reshape(n, -1).any(axis=1)
+    pattern[~is_outlier] = -1  # a pattern that changed no pixel leaves the image clean
+    return SystematicCorruption(dirty, is_outlier, mask, pattern, tuple(patterns),
+                                tuple(float(v) for v in values))
+
+
+def recipe(dataset: str) -> tuple[tuple[str, ...], str]:
+    """The paper's patterns and mode for `dataset` (Fashion-MNIST recipe for other digit sets)."""
+    return RECIPES.get(dataset, (PATTERNS, "replace"))
+
+
+def trusted_set(labels: np.ndarray, pattern: np.ndarray, *, per_class: int = 10,
+                candidates: np.ndarray | None = None, seed: int = 0) -> TrustedSet:
+    """Draw `per_class` labelled images from each stratum: each clean class and each pattern.
+
+    Strata follow the authors' `joint_classes` coverage: inliers by class label, outliers by
+    pattern. `candidates` (indices) restricts the draw, e.g. to the training split.
+    """
+    if not isinstance(per_class, int) or per_class < 1:
+        raise ConfigError(f"trusted set size per class must be a positive integer, "
+                          f"got {per_class!r}")
+    rng = np.random.default_rng(seed)
+    pool = np.arange(len(labels)) if candidates is None else np.asarray(candidates)
+    strata = np.where(pattern[pool] >= 0, -1 - pattern[pool], labels[pool])
+    chosen = [rng.permutation(pool[strata == s])[:per_class] for s in np.unique(strata)]
+    index = np.sort(np.concatenate(chosen))
+    return TrustedSet(index, pattern[index] < 0)

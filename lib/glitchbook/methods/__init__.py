@@ -1,0 +1,39 @@
+"""The book's methods: for each, its notebook, its datasets per profile and its paper's numbers.
+
+A chapter plugs in by adding its entry here; the runner, results pages and CLI read this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glitchbook.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Method:
+    """A chapter's method: `notebooks/<name>.ipynb`, `papers/<name>.yaml`, its dataset matrix."""
+
+    name: str
+    title: str
+    datasets: dict[str, tuple[str, ...]]  # profile -> datasets of the matrix
+
+    @property
+    def notebook(self) -> str:
+        return f"notebooks/{self.name}.ipynb"
+
+
+METHODS: dict[str, Method] = {
+    "clsvae": Method(
+        "clsvae", "CLSVAE: repairing systematic outliers",
+        {"smoke": ("digits", "shapes"), "default": ("mnist-5k", "shapes"),
+         "paper": ("fashion-mnist", "frey-faces", "shapes")},
+    ),
+}
+
+
+def get(name: str) -> Method:
+    """The method called `name`, or a ConfigError listing the known ones."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; known methods: {', '.join(METHODS)}")
+    return METHODS[name]

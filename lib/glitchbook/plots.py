@@ -1,0 +1,65 @@
+"""Figures the chapters share: image grids, precision-recall and ROC curves, loss curves.
+
+Each function returns a matplotlib Figure with a title and labelled axes; `save` writes it as
+PNG into a run's `figures/` folder, where the results pages can find it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve
+
+
+def image_grid(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
+    """One row of images per entry (label -> N x C x H x W array, same N for all)."""
+    n = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)), squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                img = images[c]
+                ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray",
+                          vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def pr_curves(truth: np.ndarray, scores: dict[str, np.ndarray], title: str) -> plt.Figure:
+    """Precision-recall curve of each score (higher = more suspicious) for the truth flags."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for label, s in scores.items():
+        precision, recall, _ = precision_recall_curve(truth, s)
+        ax.plot(recall, precision, label=label)
+    ax.axhline(np.mean(truth), color="grey", linestyle=":", label="chance")
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(losses: dict[str, list[float]], title: str) -> plt.Figure:
+    """Mean training loss per epoch of each model, each scaled to its own first epoch."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, values in losses.items():
+        v = np.asarray(values, float)
+        ax.plot(np.arange(1, len(v) + 1), (v - v.min()) / (np.ptp(v) or 1.0), label=label)
+    ax.set(xlabel="epoch", ylabel="loss (min-max scaled)", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: plt.Figure, run_dir: str | Path, name: str) -> Path:
+    """Write `fig` to `run_dir/figures/<name>.png` and return the path."""
+    path = Path(run_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,102 @@
+"""The run record: one JSON per run, written atomically, loaded back and turned into rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RECORD_NAME = "record.json"
+STATUSES = ("ok", "failed")
+VERSIONED = ("glitchbook", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "papermill")
+
+
+@dataclass
+class RunRecord:
+    """What one run of one method on one dataset did and measured."""
+
+    method: str
+    dataset: str
+    profile: str
+    seed: int
+    device: str
+    config: dict[str, Any]
+    config_hash: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    status: str = "ok"
+    error: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    run_key: str | None = None  # set by the runner, for resuming
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        self.versions = self.versions or package_versions()
+        self.created = self.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of python and the packages a result depends on."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` through a temporary file and a rename: readers see the old file
+    or the new one, never a half-written one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write(run_dir: str | os.PathLike, record: RunRecord) -> Path:
+    """Write `record` as `run_dir/record.json`, atomically."""
+    text = json.dumps(asdict(record), indent=2, sort_keys=True, default=_jsonable)
+    return atomic_write_text(Path(run_dir) / RECORD_NAME, text + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a record")
+
+
+def load(path: str | os.PathLike) -> RunRecord:
+    """Read one record (a record.json or the folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    data = json.loads(path.read_text())
+    return RunRecord(**data)
+
+
+def load_all(root: str | os.PathLike, method: str | None = None) -> list[RunRecord]:
+    """Every record under `root` (optionally one method's), sorted by method and dataset."""
+    pattern = f"{method}/**/{RECORD_NAME}" if method else f"**/{RECORD_NAME}"
+    found = [load(p) for p in sorted(Path(root).glob(pattern))]
+    return sorted(found, key=lambda r: (r.method, r.dataset, r.profile))

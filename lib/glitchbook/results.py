@@ -1,0 +1,121 @@
+"""Results pages: our runs beside the paper's numbers, and whether the paper's claim holds.
+
+For each method with a `papers/<method>.yaml`, `write_pages` reads the run records and writes a
+Markdown table per dataset and profile into `book/runs/results/<method>.md`, which the chapter's
+results page includes. A paper value sits beside ours only for the same dataset; the profile of
+each side is printed in the table's heading, so incomparable numbers are never shown silently
+as if they were comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from glitchbook import methods
+from glitchbook.records import RunRecord, atomic_write_text, load_all
+
+RESULTS_DIR = Path("book/runs/results")
+
+
+def paper(method: str) -> dict[str, Any]:
+    """The paper's numbers and claim for `method` (`papers/<method>.yaml`)."""
+    text = resources.files("glitchbook.papers").joinpath(f"{method}.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub/MyST Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
+    """('yes' | 'partly' | 'no', detail): is the paper's best model best on each claim metric?"""
+    models = record.metrics.get("models", {})
+    wins, detail = 0, []
+    for metric in spec["claim_metrics"]:
+        values = {m: v[metric] for m, v in models.items()
+                  if isinstance(v.get(metric), float) and not math.isnan(v[metric])}
+        if not values:
+            continue
+        pick = max if spec["metrics"][metric]["better"] == "higher" else min
+        best = pick(values, key=values.get)
+        wins += best == spec["best_model"]
+        detail.append(f"best {spec['metrics'][metric]['label']}: {best}")
+    verdict = "yes" if wins == len(spec["claim_metrics"]) else "partly" if wins else "no"
+    return verdict, "; ".join(detail)
+
+
+def method_page(method: str, records: list[RunRecord]) -> str:
+    """The generated Markdown for one method's results."""
+    spec = paper(method)
+    ok = [r for r in records if r.status == "ok"]
+    parts = [f"Paper-side source: {spec['source']}", ""]
+    if not ok:
+        parts.append(f"No completed runs yet: run `glitchbook run --methods {method}`.")
+    for record in ok:
+        side = spec["datasets"].get(record.dataset)
+        heading = f"## {record.dataset} · ours: profile `{record.profile}`, seed {record.seed}"
+        if side:
+            heading += f" · paper: {side['label']}"
+            if side["profile"] != record.profile:
+                heading += f" (a `{side['profile']}`-profile setting: compare with care)"
+        else:
+            heading += " · paper: no value for this dataset (our numbers only)"
+        parts += [heading, "", _metric_table(record, spec, side), ""]
+    if ok:
+        parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
+        rows = [[r.dataset, r.profile, *claim_verdict(r, spec)] for r in ok]
+        parts += [markdown_table(["dataset", "profile", "holds", "detail"], rows), ""]
+    failed = [r for r in records if r.status == "failed"]
+    if failed:
+        parts += ["## Failed runs", ""]
+        parts += [f"- `{r.dataset}` ({r.profile}): {r.error}" for r in failed]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
+    """Claim metrics beside the paper's (when `side` is the same dataset), then the others."""
+    models = record.metrics.get("models", {})
+    present = [m for m in spec["models"] if m in models]
+
+    def label(metric: str) -> str:
+        arrow = " ↑" if spec["metrics"][metric]["better"] == "higher" else " ↓"
+        return spec["metrics"][metric]["label"] + arrow
+
+    header, rows = ["model"], [[m] for m in present]
+    for metric in spec["claim_metrics"]:
+        header += [label(metric)] + (["paper", "Δ"] if side else [])
+        for row, model in zip(rows, present, strict=True):
+            ours = models[model].get(metric)
+            row.append(ours)
+            if side:
+                ref = side["values"].get(model, {}).get(metric)
+                row += [ref, None if ref is None or ours is None else ours - ref]
+    others = [m for m in spec["metrics"] if m not in spec["claim_metrics"]]
+    more = markdown_table(["model", *map(label, others)],
+                          [[m, *(models[m].get(k) for k in others)] for m in present])
+    return markdown_table(header, rows) + "\n\nMore metrics (ours):\n\n" + more
+
+
+def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[Path]:
+    """Write `book/runs/results/<method>.md` for every method; returns the paths written."""
+    root = Path(root)
+    runs = Path(runs) if runs else root / "book/runs"
+    written = []
+    for name in methods.METHODS:
+        page = method_page(name, load_all(runs, name))
+        written.append(atomic_write_text(root / RESULTS_DIR / f"{name}.md", page))
+    return written

@@ -1,0 +1,126 @@
+"""The one training loop every model uses, and the one place device and seed are resolved."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm import tqdm
+
+from glitchbook.errors import ConfigError, NonFiniteLossError
+
+
+class Trainable(Protocol):
+    """A module that knows its own loss: a scalar to minimise for one batch."""
+
+    def training_loss(self, batch: tuple[torch.Tensor, ...], *, epoch: int,
+                      epochs: int) -> torch.Tensor: ...
+
+
+@dataclass
+class History:
+    """What one call of `fit` did: mean loss per epoch, time, throughput, checkpoints."""
+
+    name: str
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+    device: str = "cpu"
+    checkpoints: list[Path] = field(default_factory=list)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """`auto` is CUDA when available, else CPU; `cuda` without a GPU is an error."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is visible; "
+                          "use 'auto' or 'cpu'")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"unknown device {name!r}; use 'auto', 'cpu' or 'cuda'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a CPU generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def tensor_dataset(*arrays: np.ndarray) -> TensorDataset:
+    """A TensorDataset of float32 / int64 / bool tensors from numpy arrays."""
+    return TensorDataset(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays))
+
+
+def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128,
+        lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
+        seed: int = 0, name: str | None = None, checkpoint_dir: str | Path | None = None,
+        optimizer: str = "adam", progress: bool = True) -> History:
+    """Train `model` (a `Trainable`) on `data` in place and return its History.
+
+    Args:
+        data: a Dataset whose items are tuples of tensors; batches go to `training_loss`.
+        checkpoint_dir: if given, `checkpoint-<epoch>.pt` is saved after every epoch with the
+            weights, the epoch and the learning rate (what TracIn needs).
+        optimizer: `adam` or `sgd`.
+    Raises:
+        NonFiniteLossError: a NaN or infinite loss, naming the model, epoch and batch.
+    """
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise ConfigError(f"epochs, batch_size and lr must be positive, got {epochs}, "
+                          f"{batch_size}, {lr}")
+    name = name or type(model).__name__
+    target = resolve_device(device)
+    generator = seed_everything(seed)
+    model.to(target).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    else:
+        raise ConfigError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
+    history = History(name=name, device=str(target))
+    folder = Path(checkpoint_dir) if checkpoint_dir else None
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    start, seen = time.perf_counter(), 0
+    bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not progress,
+               mininterval=2.0, leave=False)
+    for epoch in bar:
+        total, count = 0.0, 0
+        for step, batch in enumerate(loader):
+            batch = tuple(t.to(target, non_blocking=True) for t in batch)
+            loss = model.training_loss(batch, epoch=epoch, epochs=epochs)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"{name}: loss became {value} at epoch {epoch}, batch {step}; "
+                    f"try a lower learning rate (now {lr}) or check the input for NaNs")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += value * len(batch[0])
+            count += len(batch[0])
+        seen += count
+        history.losses.append(total / max(count, 1))
+        bar.set_postfix(loss=f"{history.losses[-1]:.4g}")
+        if folder:
+            path = folder / f"checkpoint-{epoch}.pt"
+            torch.save({"model": model.state_dict(), "epoch": epoch, "lr": lr}, path)
+            history.checkpoints.append(path)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    history.samples_per_second = seen / history.seconds if history.seconds else 0.0
+    return history

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from glitchbook.models import MODELS
+from glitchbook.models.blocks import distance_correlation, kl_normal, warmup
+from glitchbook.training import fit, tensor_dataset
+
+
+def _batch(n=32, shape=(1, 8, 8), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, *shape, generator=g)
+    y = (torch.rand(n, generator=g) > 0.3).float()
+    labelled = torch.rand(n, generator=g) > 0.5
+    return x, y, labelled
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_forward_shapes_and_finite_loss(name, likelihood):
+    torch.manual_seed(0)
+    model = MODELS[name]((1, 8, 8), likelihood=likelihood)
+    batch = _batch()
+    if likelihood == "bernoulli":
+        batch = (batch[0].round(), *batch[1:])
+    loss = model.training_loss(batch, epoch=1, epochs=5)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    x = batch[0]
+    for kind in model.score_kinds:
+        assert model.outlier_scores(x, kind).shape == (32,)
+    assert model.cell_scores(x).shape == x.shape
+    repaired = model.repair(x)
+    assert repaired.shape == x.shape and repaired.min() >= 0 and repaired.max() <= 1
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_few_steps_reduce_the_loss(name, digits):
+    torch.manual_seed(0)
+    x = digits.images[:256]
+    data = tensor_dataset(x, np.ones(256, np.float32), np.arange(256) % 4 == 0)
+    # the digits setting of the independence weight (the penalty starts after epoch 1)
+    model = MODELS[name](digits.shape, **({"independence": 10.0} if name == "CLSVAE" else {}))
+    history = fit(model, data, epochs=8, batch_size=64, device="cpu", seed=0, progress=False)
+    assert history.losses[-1] < history.losses[0]
+
+
+def test_unknown_score_kind_is_refused():
+    model = MODELS["VAE"]((1, 8, 8))
+    with pytest.raises(ValueError, match="q_y"):
+        model.outlier_scores(torch.rand(2, 1, 8, 8), "q_y")
+
+
+def test_blocks_against_closed_forms():
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, np.log(4.0)]])
+    # KL(N(1,1)||N(0,1)) = 0.5; KL(N(0,4)||N(0,1)) = 0.5 (4 - 1 - ln 4)
+    expected = 0.5 + 0.5 * (4 - 1 - np.log(4))
+    assert kl_normal(mu, logvar).item() == pytest.approx(expected, rel=1e-5)
+    a = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    assert distance_correlation(a, a).item() == pytest.approx(1.0, abs=1e-3)
+    b = torch.randn(200, 2, generator=torch.Generator().manual_seed(1))
+    assert distance_correlation(a, b).item() < 0.3
+    assert [warmup(e, 10, 0.2, 0.5) for e in (1, 2, 3, 5, 7, 10)] == [0, 0, 0, 0.5, 1, 1]

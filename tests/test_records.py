@@ -1,0 +1,49 @@
+import json
+import os
+
+import pytest
+
+from glitchbook import records
+from glitchbook.records import RunRecord
+
+
+def _record(**kw):
+    base = dict(method="clsvae", dataset="digits", profile="smoke", seed=0, device="cpu",
+                config={"epochs": 3}, config_hash="abc", metrics={"models": {"VAE": {"x": 1.0}}})
+    return RunRecord(**{**base, **kw})
+
+
+def test_round_trip_and_schema(tmp_path):
+    path = records.write(tmp_path / "run", _record())
+    data = json.loads(path.read_text())
+    for key in ("method", "dataset", "profile", "seed", "device", "config", "config_hash",
+                "metrics", "timings", "versions", "status", "error", "created"):
+        assert key in data
+    assert data["versions"]["torch"] and data["versions"]["python"]
+    assert records.load(tmp_path / "run") == records.load(path)
+    assert records.load_all(tmp_path)[0].dataset == "digits"
+
+
+def test_unknown_status_is_refused():
+    with pytest.raises(ValueError, match="status"):
+        _record(status="done")
+
+
+def test_a_crash_mid_write_keeps_the_old_record(tmp_path, monkeypatch):
+    records.write(tmp_path, _record(seed=1))
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # killed between writing the temporary file and the rename
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        records.write(tmp_path, _record(seed=2))
+    monkeypatch.undo()
+    assert records.load(tmp_path).seed == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"]  # no temp left
+
+
+def test_values_that_json_cannot_hold_are_refused(tmp_path):
+    with pytest.raises(TypeError, match="cannot store"):
+        records.write(tmp_path, _record(metrics={"bad": object()}))
+    assert not (tmp_path / "record.json").exists()

@@ -1,0 +1,107 @@
+"""The papermill runner, resume rule, failures, the CLI and a smoke build of the book."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from glitchbook import ConfigError, records, runner
+from glitchbook.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def book_root(tmp_path_factory, root) -> Path:
+    """A copy of the book's sources (no runs) to execute and build in."""
+    dest = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(root / name, dest / name)
+    shutil.copytree(root / "notebooks", dest / "notebooks")
+    shutil.copytree(root / "book", dest / "book", ignore=shutil.ignore_patterns("runs"))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def matrix(book_root):
+    """clsvae on digits (works) and fashion-mnist (offline: fails), smoke profile."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GLITCHBOOK_OFFLINE", "1")
+    mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
+    specs = runner.plan(["clsvae"], ["digits", "fashion-mnist"], "smoke", device="cpu")
+    outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
+    yield {o.spec.dataset: o for o in outcomes}
+    mp.undo()
+
+
+def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
+    assert matrix["digits"].status == "ok", matrix["digits"].error
+    out, run_dir = runner.paths(matrix["digits"].spec, book_root)
+    record = records.load(run_dir)
+    assert record.status == "ok" and record.run_key and record.device == "cpu"
+    assert set(record.metrics["models"]) == {"VAE", "CVAE", "VAE-GMM", "CCVAE", "CLSVAE"}
+    assert record.timings["wall_seconds"] > 0 and record.timings["kernel_peak_rss_mb"] > 0
+    notebook = nbformat.read(out, as_version=4)
+    assert any(o.get("output_type") == "display_data" for c in notebook.cells
+               for o in c.get("outputs", []))  # figures are in the executed notebook
+    assert {p.name for p in (run_dir / "figures").iterdir()} >= {"repairs.png", "patterns.png"}
+
+
+def test_an_unavailable_dataset_fails_clearly_and_the_rest_goes_on(matrix, book_root):
+    failed = matrix["fashion-mnist"]
+    assert failed.status == "failed"
+    assert "fashion-mnist" in failed.error and "mnist-5k, digits, shapes" in failed.error
+    record = records.load(runner.paths(failed.spec, book_root)[1])
+    assert record.status == "failed" and record.error == failed.error
+
+
+def test_completed_runs_are_skipped_unless_forced(matrix, book_root):
+    spec = matrix["digits"].spec
+    assert runner.execute(spec, book_root).status == "skipped"
+    changed = runner.RunSpec(spec.method, spec.dataset, spec.profile, seed=1, device="cpu")
+    assert runner.is_done(changed, book_root, runner.run_key(
+        changed, book_root / "notebooks/clsvae.ipynb")) is False
+
+
+def test_a_failing_notebook_keeps_its_notebook_and_a_failed_record(matrix, book_root):
+    spec = runner.RunSpec("clsvae", "shapes", "smoke", device="cpu",
+                          options={"corruption": 1.5})
+    outcome = runner.execute(spec, book_root)
+    assert outcome.status == "failed" and "between 0 and 1" in outcome.error
+    out, run_dir = runner.paths(spec, book_root)
+    assert out.exists()
+    assert records.load(run_dir).status == "failed"
+    shutil.rmtree(run_dir)
+    out.unlink()
+
+
+def test_unknown_parameters_are_refused_before_anything_runs(book_root):
+    spec = runner.RunSpec("clsvae", "digits", "smoke", options={"learning_rate": 0.1})
+    with pytest.raises(ConfigError, match="unknown parameter.*learning_rate"):
+        runner.run_matrix([spec], book_root, progress=False)
+
+
+def test_cli_run_ends_non_zero_with_the_message(matrix, book_root, capsys):
+    code = main(["run", "--methods", "clsvae", "--datasets", "fashion-mnist", "--profile",
+                 "smoke", "--root", str(book_root), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "failed" in out and "dataset 'fashion-mnist' is not available" in out
+    assert main(["run", "--methods", "gan", "--root", str(book_root)]) == 2
+    assert "unknown method" in capsys.readouterr().err
+
+
+def test_smoke_book_build_contains_the_results_table(matrix, book_root):
+    assert main(["book", "--root", str(book_root)]) == 0
+    html = (book_root / "_build/html/book/clsvae/results.html").read_text()
+    assert "AVPR (image)" in html and "CLSVAE" in html and "claim hold" in html
+    assert "<table" in html
+    assert (book_root / "_build/html/book/runs/clsvae/digits.html").exists()
+    summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
+                          / "record.json").read_text())
+    best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])
+    assert f"{best['avpr_row']:.4f}" in html  # the page shows the recorded numbers

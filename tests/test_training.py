@@ -1,0 +1,66 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from glitchbook import ConfigError, NonFiniteLossError
+from glitchbook.models import VAE
+from glitchbook.training import fit, resolve_device, tensor_dataset
+
+
+class Exploding(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def training_loss(self, batch, *, epoch, epochs):
+        return self.w.sum() * (math.nan if epoch == 2 else 1.0)
+
+
+def _data(n=64):
+    rng = np.random.default_rng(0)
+    return tensor_dataset(rng.random((n, 1, 8, 8), dtype=np.float32), np.ones(n, np.float32),
+                          np.zeros(n, bool))
+
+
+def test_nan_loss_names_the_model_epoch_and_batch():
+    with pytest.raises(NonFiniteLossError, match=r"boom: loss became nan at epoch 2, batch 0"):
+        fit(Exploding(), _data(), epochs=3, name="boom", device="cpu", progress=False)
+
+
+def test_a_seed_fixes_a_run_on_cpu():
+    def run(seed):
+        torch.manual_seed(seed)
+        model = VAE((1, 8, 8))
+        fit(model, _data(), epochs=2, batch_size=16, device="cpu", seed=seed, progress=False)
+        return model.repair(torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(9)))
+
+    assert torch.equal(run(3), run(3))
+    assert not torch.equal(run(3), run(4))
+
+
+def test_checkpoints_carry_epoch_and_learning_rate(tmp_path):
+    history = fit(VAE((1, 8, 8)), _data(), epochs=2, lr=0.005, device="cpu",
+                  checkpoint_dir=tmp_path, progress=False)
+    assert [p.name for p in history.checkpoints] == ["checkpoint-1.pt", "checkpoint-2.pt"]
+    saved = torch.load(history.checkpoints[-1], map_location="cpu", weights_only=True)
+    assert saved["lr"] == 0.005 and saved["epoch"] == 2 and "model" in saved
+    assert history.samples_per_second > 0 and len(history.losses) == 2
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_bad_training_arguments_are_refused():
+    with pytest.raises(ConfigError):
+        fit(VAE((1, 8, 8)), _data(), epochs=0, device="cpu")
+    with pytest.raises(ConfigError, match="optimizer"):
+        fit(VAE((1, 8, 8)), _data(), epochs=1, device="cpu", optimizer="lbfgs")
