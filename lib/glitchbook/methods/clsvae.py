@@ -82,7 +82,7 @@ class Config:
     seed: int = 0
     corruption: float = 0.35
     trusted: int = 10
-    epochs: int = 60
+    epochs: int = 100
     max_images: int = 0  # 0 = all images of the dataset
     test_fraction: float = 0.2
     batch_size: int = 128
@@ -99,7 +99,7 @@ class Config:
         fam = family(dataset)
         preset = {
             "smoke": dict(epochs=30, max_images=1000),
-            "default": dict(epochs=60),
+            "default": dict(epochs=100),
             "paper": dict(epochs=PAPER_EPOCHS[fam], test_fraction=1 / 7 if fam == "fashion"
                           else 0.1),
         }[profile]
