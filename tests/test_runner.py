@@ -46,6 +46,7 @@ def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     assert set(record.metrics["models"]) == {"VAE", "CVAE", "VAE-GMM", "CCVAE", "CLSVAE"}
     assert record.timings["wall_seconds"] > 0 and record.timings["kernel_peak_rss_mb"] > 0
     notebook = nbformat.read(out, as_version=4)
+    assert notebook.cells[0].source.startswith("# CLSVAE on digits (smoke profile)")
     assert any(o.get("output_type") == "display_data" for c in notebook.cells
                for o in c.get("outputs", []))  # figures are in the executed notebook
     assert {p.name for p in (run_dir / "figures").iterdir()} >= {"repairs.png", "patterns.png"}

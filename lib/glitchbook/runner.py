@@ -157,6 +157,8 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
         run_dir.mkdir(parents=True, exist_ok=True)
         _execute_notebook(template, out, spec.parameters(run_dir), spec.profile, root)
         record = load(run_dir / RECORD_NAME)
+        _retitle(out, f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
+                      f"({spec.profile} profile)")
     except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
         error = str(err) if isinstance(err, GlitchbookError) else _describe(err)
         if not isinstance(err, ConfigError):
@@ -168,6 +170,19 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
     write(run_dir, record)
     return Outcome(spec, "ok", record.timings["wall_seconds"], None,
                    record.timings["kernel_peak_rss_mb"])
+
+
+def _retitle(notebook: Path, title: str) -> None:
+    """Give an executed notebook its own page title (the template's first heading is generic)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
+        first.source = "\n".join([f"# {title}", *first.source.splitlines()[1:]])
+        tmp = notebook.with_suffix(".tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, notebook)
 
 
 def _peak_rss_mb() -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise ConfigError(f"unknown device {name!r}; use 'auto', 'cpu' or 'cuda'")
     return torch.device(name)
+
+
+def progress_interval() -> float:
+    """Seconds between progress-bar updates: frequent on a terminal; rare where the output is
+    stored (a notebook executed by papermill keeps every update). $TQDM_MININTERVAL wins."""
+    default = 0.5 if sys.stderr.isatty() else 10.0
+    return float(os.environ.get("TQDM_MININTERVAL", default))
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -97,7 +106,7 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
         folder.mkdir(parents=True, exist_ok=True)
     start, seen = time.perf_counter(), 0
     bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not progress,
-               mininterval=2.0, leave=False)
+               mininterval=progress_interval())
     for epoch in bar:
         total, count = 0.0, 0
         for step, batch in enumerate(loader):
