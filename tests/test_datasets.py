@@ -97,4 +97,4 @@ def test_datasets_command_lists_every_dataset_and_its_availability(capsys):
     out = capsys.readouterr().out
     for name in datasets.REGISTRY:
         assert name in out
-    assert "bundled" in out and "no (expected under" in out
+    assert "bundled" in out and "FashionMNIST/raw)" in out

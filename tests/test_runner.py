@@ -80,6 +80,17 @@ def test_a_failing_notebook_keeps_its_notebook_and_a_failed_record(matrix, book_
     out.unlink()
 
 
+def test_a_cell_past_its_time_limit_becomes_a_failed_record(book_root, monkeypatch):
+    monkeypatch.setitem(runner.CELL_TIMEOUT, "smoke", 1)
+    spec = runner.RunSpec("clsvae", "shapes", "smoke", device="cpu")
+    outcome = runner.execute(spec, book_root)
+    assert outcome.status == "failed" and "Timeout" in outcome.error
+    out, run_dir = runner.paths(spec, book_root)
+    assert records.load(run_dir).status == "failed"
+    shutil.rmtree(run_dir)
+    out.unlink(missing_ok=True)
+
+
 def test_unknown_parameters_are_refused_before_anything_runs(book_root):
     spec = runner.RunSpec("clsvae", "digits", "smoke", options={"learning_rate": 0.1})
     with pytest.raises(ConfigError, match="unknown parameter.*learning_rate"):

@@ -65,8 +65,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     print(f"{'dataset':15s} {'size':42s} {'source':10s} available here")
     for name, entry in datasets.REGISTRY.items():
         source = "bundled" if entry.bundled else "download"
-        here = "yes" if datasets.is_available(name, args.data_dir) else (
-            f"no (expected under {datasets.data_dir(args.data_dir)})")
+        folder = datasets.data_dir(args.data_dir) / Path(entry.files[0]).parent if (
+            entry.files) else ""
+        here = "yes" if datasets.is_available(name, args.data_dir) else f"no (expected in {folder})"
         print(f"{name:15s} {entry.size:42s} {source:10s} {here}")
     return 0
 

@@ -152,14 +152,16 @@ def _torchvision_loader(cls_name: str, names: tuple[str, ...], name: str):
             probe = cls.__new__(cls)  # only to ask torchvision where its files go
             probe.root, probe.train = str(root), train
             local = probe._check_integrity() if cls_name == "CIFAR10" else probe._check_exists()
+            expected = root / REGISTRY[name].files[0]
             if not local and not download:
-                raise _unavailable(name, root, "no local copy and downloads are off")
+                raise _unavailable(name, expected.parent, "no local copy and downloads are off")
             try:
                 ds = cls(str(root), train=train, download=not local)
             except (RuntimeError, OSError) as err:
                 if "corrupt" in str(err) or "integrity" in str(err):  # torchvision's md5 check
                     raise ChecksumError(f"{name}: {err}") from err
-                raise _unavailable(name, root, f"download failed ({err})") from err
+                reason = " ".join(str(err).split())
+                raise _unavailable(name, expected.parent, f"download failed ({reason})") from err
             arrays.append((np.asarray(ds.data), np.asarray(ds.targets)))
         images = np.concatenate([a for a, _ in arrays]).astype(np.float32) / 255.0
         labels = np.concatenate([b for _, b in arrays])
@@ -199,7 +201,7 @@ def _download(url: str, path: Path, name: str) -> None:
         urllib.request.urlretrieve(url, partial)
     except OSError as err:
         partial.unlink(missing_ok=True)
-        raise _unavailable(name, path, f"download failed ({err})") from err
+        raise _unavailable(name, path, f"download failed ({' '.join(str(err).split())})") from err
     os.replace(partial, path)
 
 
@@ -210,6 +212,12 @@ def sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _idx_files(folder: str) -> tuple[str, ...]:
+    """The four extracted files torchvision keeps for MNIST-like datasets."""
+    return tuple(f"{folder}/raw/{split}-{kind}-idx{dims}-ubyte" for split in ("train", "t10k")
+                 for kind, dims in (("images", 3), ("labels", 1)))
 
 
 def _unavailable(name: str, where: Path, why: str) -> DatasetUnavailable:
@@ -227,12 +235,14 @@ REGISTRY: dict[str, DatasetSpec] = {
         DatasetSpec("digits", load_digits, "1,797 x 1x8x8, 10 classes", True),
         DatasetSpec("shapes", load_shapes, "5,000 x 1x28x28, 4 classes (generated)", True),
         DatasetSpec("mnist", _torchvision_loader("MNIST", DIGIT_NAMES, "mnist"),
-                    "70,000 x 1x28x28, 10 classes", False, ("MNIST/raw",)),
+                    "70,000 x 1x28x28, 10 classes", False, _idx_files("MNIST")),
         DatasetSpec("fashion-mnist",
                     _torchvision_loader("FashionMNIST", FASHION_NAMES, "fashion-mnist"),
-                    "70,000 x 1x28x28, 10 classes", False, ("FashionMNIST/raw",)),
+                    "70,000 x 1x28x28, 10 classes", False, _idx_files("FashionMNIST")),
         DatasetSpec("cifar10", _torchvision_loader("CIFAR10", CIFAR10_NAMES, "cifar10"),
-                    "60,000 x 3x32x32, 10 classes", False, ("cifar-10-batches-py",)),
+                    "60,000 x 3x32x32, 10 classes", False,
+                    tuple(f"cifar-10-batches-py/{b}" for b in
+                          (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"))),
         DatasetSpec("frey-faces", load_frey_faces, "1,965 x 1x28x20, 1 class", False,
                     ("frey-faces/frey_rawface.mat",)),
     )

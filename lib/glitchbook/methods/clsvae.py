@@ -98,7 +98,7 @@ class Config:
         check_profile(profile)
         fam = family(dataset)
         preset = {
-            "smoke": dict(epochs=30, max_images=1000),
+            "smoke": dict(epochs=20, max_images=800),
             "default": dict(epochs=100),
             "paper": dict(epochs=PAPER_EPOCHS[fam], test_fraction=1 / 7 if fam == "fashion"
                           else 0.1),
@@ -134,8 +134,9 @@ class Prepared:
 def prepare(config: Config, *, data: datasets.ImageDataset | None = None) -> Prepared:
     """Load (or take) the data, corrupt it with the dataset's recipe, split it and draw the
     trusted set from the training split; everything from `config.seed`."""
-    data = data or datasets.load(config.dataset, **({"seed": config.seed}
-                                                    if config.dataset == "shapes" else {}))
+    if data is None:
+        generated = {"seed": config.seed, "n": config.max_images or 5000}
+        data = datasets.load(config.dataset, **(generated if config.dataset == "shapes" else {}))
     rng = np.random.default_rng(config.seed)
     if config.max_images and len(data) > config.max_images:
         data = data.subset(np.sort(rng.permutation(len(data))[: config.max_images]))
