@@ -64,10 +64,11 @@ class ImageVAE(nn.Module):
     def image(self, out: torch.Tensor) -> torch.Tensor:
         return self.likelihood.mean(out).reshape(-1, *self.image_shape)
 
-    # Subclasses define: training_loss, reconstruct (decoder output of the model's
-    # reconstruction path for scoring), repair_output (decoder output of the repair path).
+    # Subclasses define training_loss; they may override reconstruct (decoder output of the
+    # path used for scoring) and repair_output (decoder output of the repair path).
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Decoder output at the posterior mean of q(z|x)."""
+        return self.decoder(self.encoder(self.flat(x))[0])
 
     def repair_output(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
@@ -111,9 +112,6 @@ class VAE(ImageVAE):
         nll = self.likelihood.cells(x, self.decoder(sample(mu, logvar))).sum(1)
         return (nll + self.beta(epoch, epochs) * kl_normal(mu, logvar)).mean()
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(self.flat(x))[0])
-
 
 class CVAE(ImageVAE):
     """Conditional VAE on the clean/dirty flag y, given for every training image (the authors'
@@ -150,6 +148,11 @@ class _SemiSupervised(ImageVAE):
         super().__init__(image_shape, **kw)
         self.supervision, self.clean_prior = supervision, clean_prior
 
+    def label_classifier(self) -> nn.Sequential:
+        """The authors' q(y|z): an MLP latent -> latent/2 -> latent/3 -> 1 logit (y = clean)."""
+        return mlp([self.latent_dim, self.latent_dim // 2, self.latent_dim // 3, 1],
+                   last_activation=False)
+
     def label_term(self, logit: torch.Tensor, y: torch.Tensor,
                    labelled: torch.Tensor) -> torch.Tensor:
         """ELBO term of y: -log p(y) where y is known, KL(q(y|x) || p(y)) elsewhere."""
@@ -174,9 +177,8 @@ class VAEGMM(_SemiSupervised):
     def __init__(self, image_shape: Sequence[int], *, clean_scale: float = 0.5, **kw):
         super().__init__(image_shape, **kw)
         self.encoder = GaussianEncoder(self.dim, self.hidden, self.latent_dim)
-        self.classifier = mlp([self.latent_dim, self.latent_dim // 2, self.latent_dim // 3, 1],
-                              last_activation=False)
-        self.clean_logvar = 2 * float(torch.log(torch.tensor(clean_scale)))
+        self.classifier = self.label_classifier()
+        self.clean_logvar = 2 * math.log(clean_scale)
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
         x, y, labelled = self.flat(batch[0]), batch[1].float(), batch[2].bool()
@@ -190,9 +192,6 @@ class VAEGMM(_SemiSupervised):
         nll = self.likelihood.cells(x, self.decoder(z)).sum(1)
         elbo = nll + self.beta(epoch, epochs) * (kl_z + kl_y)
         return elbo.mean() + self.supervised_term(logit, y, labelled)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(self.flat(x))[0])
 
     def clean_probability(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.classifier(self.encoder(self.flat(x))[0]).squeeze(1))
@@ -224,16 +223,12 @@ class CCVAE(_SemiSupervised):
         kl_c_known = kl_normal(mu[:, c], logvar[:, c], self.prior_mu[yi], self.prior_logvar[yi])
         log_mix = torch.logsumexp(torch.stack([
             log_normal(z[:, c], self.prior_mu[k], self.prior_logvar[k])
-            + torch.log(torch.tensor(p)) for k, p in ((0, 1 - self.clean_prior),
-                                                      (1, self.clean_prior))]), 0)
+            + math.log(p) for k, p in ((0, 1 - self.clean_prior), (1, self.clean_prior))]), 0)
         kl_c_mix = log_normal(z[:, c], mu[:, c], logvar[:, c]) - log_mix
         kl = kl_s + torch.where(labelled, kl_c_known, kl_c_mix)
         nll = self.likelihood.cells(x, self.decoder(z)).sum(1)
         elbo = (nll + self.beta(epoch, epochs) * kl).mean()
         return elbo + self.supervised_term(logit, y, labelled)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(self.flat(x))[0])
 
     def repair_output(self, x: torch.Tensor) -> torch.Tensor:
         mu = self.encoder(self.flat(x))[0].clone()
@@ -261,11 +256,10 @@ class CLSVAE(_SemiSupervised):
         self.c_dim = self.latent_dim - self.d_dim
         self.clean_encoder = GaussianEncoder(self.dim, self.hidden, self.c_dim)
         self.dirty_encoder = GaussianEncoder(self.dim, self.hidden, self.d_dim)
-        self.classifier = mlp([self.latent_dim, self.latent_dim // 2, self.latent_dim // 3, 1],
-                              last_activation=False)
-        self.clean_logvar = 2 * float(torch.log(torch.tensor(clean_prior_scale)))
-        self.dirty_logvar = 2 * float(torch.log(torch.tensor(dirty_prior_scale)))
-        self.eps_logvar = 2 * float(torch.log(torch.tensor(eps_scale)))
+        self.classifier = self.label_classifier()
+        self.clean_logvar = 2 * math.log(clean_prior_scale)
+        self.dirty_logvar = 2 * math.log(dirty_prior_scale)
+        self.eps_logvar = 2 * math.log(eps_scale)
         self.independence, self.independence_warmup = independence, independence_warmup
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
