@@ -60,3 +60,15 @@ def test_blocks_against_closed_forms():
     b = torch.randn(200, 2, generator=torch.Generator().manual_seed(1))
     assert distance_correlation(a, b).item() < 0.3
     assert [warmup(e, 10, 0.2, 0.5) for e in (1, 2, 3, 5, 7, 10)] == [0, 0, 0, 0.5, 1, 1]
+
+
+def test_codes_cannot_overflow_and_a_constant_code_keeps_gradients_finite():
+    from glitchbook.models.blocks import LOGVAR_RANGE, GaussianEncoder
+
+    encoder = GaussianEncoder(4, (8,), 2)
+    _, logvar = encoder(torch.full((3, 4), 1e6))
+    assert logvar.max() <= LOGVAR_RANGE[1] and logvar.min() >= LOGVAR_RANGE[0]
+    a = torch.randn(16, 3, requires_grad=True)
+    constant = torch.zeros(16, 2, requires_grad=True)
+    distance_correlation(a, constant).backward()
+    assert torch.isfinite(a.grad).all() and torch.isfinite(constant.grad).all()

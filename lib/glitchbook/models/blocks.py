@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+LOGVAR_RANGE = (-30.0, 20.0)
+
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
         last_activation: bool = True) -> nn.Sequential:
@@ -21,7 +23,10 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
 
 
 class GaussianEncoder(nn.Module):
-    """x (N x D) -> mean and log-variance (N x latent) of a diagonal Gaussian q(z|x)."""
+    """x (N x D) -> mean and log-variance (N x latent) of a diagonal Gaussian q(z|x).
+
+    The log-variance is clipped to LOGVAR_RANGE: a code the loss barely constrains (CLSVAE's
+    dirty code on clean images) can otherwise drift until exp(logvar) overflows float32."""
 
     def __init__(self, in_dim: int, hidden: Sequence[int], latent_dim: int):
         super().__init__()
@@ -31,7 +36,7 @@ class GaussianEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)
-        return self.mu(h), self.logvar(h)
+        return self.mu(h), self.logvar(h).clamp(*LOGVAR_RANGE)
 
 
 def sample(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -100,4 +105,7 @@ def distance_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     A, B = centred(a), centred(b)
     dcov = (A * B).mean().clamp_min(0)
-    return torch.sqrt(dcov / (torch.sqrt((A * A).mean() * (B * B).mean()) + 1e-9) + 1e-12)
+    # every square root gets an offset: a code that collapses to a constant has dVar = 0, where
+    # the root's gradient is infinite (and 0 x inf = NaN)
+    dvar = torch.sqrt((A * A).mean() * (B * B).mean() + 1e-12)
+    return torch.sqrt(dcov / (dvar + 1e-9) + 1e-12)
