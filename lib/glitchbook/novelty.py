@@ -1,0 +1,95 @@
+"""Novelty-detection protocols of the ARAE paper (Salehi et al. 2021, section 4.1) and a classical
+baseline on the same split.
+
+- `p1`: one (or several) normal classes; 60 % of their images train, 20 % validate, 20 % test;
+  images of the other classes are added to the test set until they make up `anomaly_fraction`.
+- `p2`: the normal classes' images of a training split train; the whole test split tests, every
+  other class being novel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glitchbook.corruption import check_fraction
+from glitchbook.datasets import ImageDataset
+from glitchbook.errors import ConfigError
+
+PROTOCOLS = ("p1", "p2")
+
+
+@dataclass(frozen=True)
+class NoveltySplit:
+    """Training images (normal only) and test images with their novelty truth and labels."""
+
+    train: np.ndarray
+    test: np.ndarray
+    test_is_novel: np.ndarray
+    test_labels: np.ndarray
+    normal_classes: tuple[int, ...]
+    protocol: str
+
+    @property
+    def anomaly_fraction(self) -> float:
+        return float(self.test_is_novel.mean())
+
+
+def check_classes(data: ImageDataset, classes) -> tuple[int, ...]:
+    """The normal classes as a sorted tuple, or a ConfigError naming the valid ones."""
+    chosen = tuple(sorted({int(c) for c in classes}))
+    valid = set(np.unique(data.labels).tolist())
+    if not chosen or not set(chosen) <= valid:
+        raise ConfigError(f"normal classes {list(classes)} are not all classes of {data.name}; "
+                          f"valid: {sorted(valid)}")
+    if set(chosen) == valid:
+        raise ConfigError("at least one class must stay novel")
+    return chosen
+
+
+def novelty_split(data: ImageDataset, normal_classes, *, protocol: str = "p2",
+                  anomaly_fraction: float = 0.5, test_fraction: float = 0.2,
+                  seed: int = 0) -> NoveltySplit:
+    """Build the train/test split of `protocol` for `normal_classes` of `data` (seeded).
+
+    For p2, `test_fraction` of every class is held out as the test split (the datasets here
+    carry no official split); for p1, `anomaly_fraction` sets the test set's share of novelties.
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    normal = check_classes(data, normal_classes)
+    rng = np.random.default_rng(seed)
+    is_normal = np.isin(data.labels, normal)
+    if protocol == "p2":
+        check_fraction(test_fraction, "test_fraction")
+        test = np.zeros(len(data), bool)
+        for c in np.unique(data.labels):
+            rows = rng.permutation(np.flatnonzero(data.labels == c))
+            test[rows[: int(round(test_fraction * len(rows)))]] = True
+        train_rows, test_rows = np.flatnonzero(is_normal & ~test), np.flatnonzero(test)
+    else:
+        check_fraction(anomaly_fraction, "anomaly_fraction")
+        normals = rng.permutation(np.flatnonzero(is_normal))
+        n_train, n_val = int(0.6 * len(normals)), int(0.2 * len(normals))
+        train_rows, test_normals = normals[:n_train], normals[n_train + n_val:]
+        n_novel = int(round(len(test_normals) * anomaly_fraction / (1 - anomaly_fraction)))
+        novel_pool = np.flatnonzero(~is_normal)
+        if n_novel > len(novel_pool):
+            raise ConfigError(f"anomaly_fraction {anomaly_fraction} needs {n_novel} novel images; "
+                              f"{data.name} has {len(novel_pool)}")
+        test_rows = np.concatenate([test_normals, rng.choice(novel_pool, n_novel, replace=False)])
+    test_rows = np.sort(test_rows)
+    return NoveltySplit(train=data.images[np.sort(train_rows)], test=data.images[test_rows],
+                        test_is_novel=~is_normal[test_rows], test_labels=data.labels[test_rows],
+                        normal_classes=normal, protocol=protocol)
+
+
+def pixel_baseline(train: np.ndarray, test: np.ndarray, *, neighbours: int = 5) -> np.ndarray:
+    """PyOD's k-nearest-neighbour detector on raw pixels: fitted on `train`, scores for `test`
+    (higher = more novel)."""
+    from pyod.models.knn import KNN
+
+    detector = KNN(n_neighbors=min(neighbours, len(train) - 1))
+    detector.fit(train.reshape(len(train), -1))
+    return detector.decision_function(test.reshape(len(test), -1))
