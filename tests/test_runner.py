@@ -28,13 +28,14 @@ def book_root(tmp_path_factory, root) -> Path:
 
 @pytest.fixture(scope="module")
 def matrix(book_root):
-    """clsvae on digits (works) and fashion-mnist (offline: fails), smoke profile."""
+    """clsvae on digits (works) and fashion-mnist (offline: fails), arae on digits; smoke."""
     mp = pytest.MonkeyPatch()
     mp.setenv("GLITCHBOOK_OFFLINE", "1")
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
     specs = runner.plan(["clsvae"], ["digits", "fashion-mnist"], "smoke", device="cpu")
+    specs += runner.plan(["arae"], ["digits"], "smoke", device="cpu")
     outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
-    yield {o.spec.dataset: o for o in outcomes}
+    yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
     mp.undo()
 
 
@@ -50,6 +51,16 @@ def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     assert any(o.get("output_type") == "display_data" for c in notebook.cells
                for o in c.get("outputs", []))  # figures are in the executed notebook
     assert {p.name for p in (run_dir / "figures").iterdir()} >= {"repairs.png", "patterns.png"}
+
+
+def test_the_arae_notebook_runs_every_model_and_the_baseline(matrix, book_root):
+    outcome = matrix["arae/digits"]
+    assert outcome.status == "ok", outcome.error
+    record = records.load(runner.paths(outcome.spec, book_root)[1])
+    assert set(record.metrics["models"]) == {"AE", "DAE", "ARAE", "KNN (PyOD)"}
+    assert record.metrics["arae_dae_time_ratio"] > 1
+    for model in record.metrics["models"].values():
+        assert 0.5 < model["auroc_mean"] <= 1.0
 
 
 def test_an_unavailable_dataset_fails_clearly_and_the_rest_goes_on(matrix, book_root):
@@ -113,6 +124,8 @@ def test_smoke_book_build_contains_the_results_table(matrix, book_root):
     assert "AVPR (image)" in html and "CLSVAE" in html and "claim hold" in html
     assert "<table" in html
     assert (book_root / "_build/html/book/runs/clsvae/digits.html").exists()
+    arae_html = (book_root / "_build/html/book/arae/results.html").read_text()
+    assert "AUROC per normal class" in arae_html and "KNN (PyOD)" in arae_html
     summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
                           / "record.json").read_text())
     best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])

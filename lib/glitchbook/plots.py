@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 
 def image_grid(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
@@ -42,6 +42,38 @@ def pr_curves(truth: np.ndarray, scores: dict[str, np.ndarray], title: str) -> p
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def roc_curves(truth: np.ndarray, scores: dict[str, np.ndarray], title: str) -> plt.Figure:
+    """ROC curve of each score (higher = more suspicious) for the truth flags."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for label, s in scores.items():
+        fpr, tpr, _ = roc_curve(truth, s)
+        ax.plot(fpr, tpr, label=label)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(values: dict[str, dict[str, float]], title: str, ylabel: str,
+                 ylim: tuple[float, float] | None = None) -> plt.Figure:
+    """Bars per group (outer keys, on the x axis) and series (inner keys, in the legend)."""
+    groups = list(values)
+    series = list(dict.fromkeys(k for v in values.values() for k in v))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(groups) * len(series) / 2), 3.8))
+    for i, name in enumerate(series):
+        xs = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        ax.bar(xs, [values[g].get(name, np.nan) for g in groups], width, label=name)
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set(ylabel=ylabel, title=title)
+    if ylim:
+        ax.set_ylim(*ylim)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=len(series), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

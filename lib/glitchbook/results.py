@@ -42,18 +42,25 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
-    """('yes' | 'partly' | 'no', detail): is the paper's best model best on each claim metric?"""
+    """('yes' | 'partly' | 'no', detail): is the paper's best model best on each claim metric,
+    among all models or among `claim_against` when the paper names its rivals?"""
     models = record.metrics.get("models", {})
+    if "claim_against" in spec:
+        models = {m: v for m, v in models.items()
+                  if m in (spec["best_model"], *spec["claim_against"])}
     wins, detail = 0, []
     for metric in spec["claim_metrics"]:
         values = {m: v[metric] for m, v in models.items()
                   if isinstance(v.get(metric), float) and not math.isnan(v[metric])}
         if not values:
             continue
-        pick = max if spec["metrics"][metric]["better"] == "higher" else min
-        best = pick(values, key=values.get)
+        ranked = sorted(values, key=values.get,
+                        reverse=spec["metrics"][metric]["better"] == "higher")
+        best = ranked[0]
         wins += best == spec["best_model"]
-        detail.append(f"best {spec['metrics'][metric]['label']}: {best}")
+        runner_up = f"; next {ranked[1]} {values[ranked[1]]:.4f}" if len(ranked) > 1 else ""
+        detail.append(f"best {spec['metrics'][metric]['label']}: {best} "
+                      f"({values[best]:.4f}{runner_up})")
     verdict = "yes" if wins == len(spec["claim_metrics"]) else "partly" if wins else "no"
     return verdict, "; ".join(detail)
 
@@ -75,6 +82,8 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         else:
             heading += " · paper: no value for this dataset (our numbers only)"
         parts += [heading, "", _metric_table(record, spec, side), ""]
+        if "per_class" in spec:
+            parts += [_per_class_table(record, spec, side), ""]
     if ok:
         parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
         rows = [[r.dataset, r.profile, *claim_verdict(r, spec)] for r in ok]
@@ -104,10 +113,29 @@ def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) ->
             if side:
                 ref = side["values"].get(model, {}).get(metric)
                 row += [ref, None if ref is None or ours is None else ours - ref]
-    others = [m for m in spec["metrics"] if m not in spec["claim_metrics"]]
+    others = [k for k in spec["metrics"] if k not in spec["claim_metrics"]
+              and any(k in models[m] for m in present)]
+    if not others:
+        return markdown_table(header, rows)
     more = markdown_table(["model", *map(label, others)],
                           [[m, *(models[m].get(k) for k in others)] for m in present])
     return markdown_table(header, rows) + "\n\nMore metrics (ours):\n\n" + more
+
+
+def _per_class_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
+    """One row per class (metrics named `<prefix><class>`), one column per model, plus the
+    paper's `paper_model` column when the paper has this dataset."""
+    per_class = spec["per_class"]
+    prefix, paper_model = per_class["prefix"], per_class.get("paper_model")
+    found = record.metrics.get("models", {})
+    models = {m: found[m] for m in spec["models"] if m in found}
+    classes = list(dict.fromkeys(k[len(prefix):] for v in models.values() for k in v
+                                 if k.startswith(prefix)))
+    theirs = (side or {}).get("values", {}).get(paper_model, {}) if paper_model else {}
+    header = ["normal class", *models] + ([f"paper {paper_model}"] if theirs else [])
+    rows = [[c, *(v.get(prefix + c) for v in models.values())]
+            + ([theirs.get(prefix + c)] if theirs else []) for c in classes]
+    return f"{per_class['label']} per normal class (ours):\n\n" + markdown_table(header, rows)
 
 
 def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[Path]:

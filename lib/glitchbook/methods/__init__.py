@@ -29,6 +29,10 @@ METHODS: dict[str, Method] = {
         {"smoke": ("digits", "shapes"), "default": ("mnist-5k", "shapes"),
          "paper": ("fashion-mnist", "frey-faces", "shapes")},
     ),
+    "arae": Method(
+        "arae", "ARAE: adversarially robust autoencoders for novelty detection",
+        {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
+    ),
 }
 
 
