@@ -42,7 +42,7 @@ def test_unknown_dataset_lists_the_known_ones():
         datasets.load("imagenet")
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "frey-faces"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "frey-faces", "coil-100"])
 def test_download_only_datasets_fail_offline_with_one_clear_message(name, tmp_path):
     with pytest.raises(DatasetUnavailable) as info:
         datasets.load(name, root=tmp_path)
@@ -98,3 +98,44 @@ def test_datasets_command_lists_every_dataset_and_its_availability(capsys):
     for name in datasets.REGISTRY:
         assert name in out
     assert "bundled" in out and "FashionMNIST/raw)" in out
+
+
+def test_an_image_folder_loads_with_one_class_a_subfolder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, n in (("cats", 3), ("dogs", 2)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (10, 12), dtype=np.uint8)).save(
+                tmp_path / cls / f"{i}.png")
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    name = f"folder:{tmp_path}"
+    assert datasets.is_available(name)
+    data = datasets.load(name)
+    assert data.images.shape == (5, 1, 10, 12)
+    assert data.class_names == ("cats", "dogs") and list(data.labels) == [0, 0, 0, 1, 1]
+    assert datasets.load(name, size=8).shape == (1, 8, 8)
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ChecksumError, match="broken.png"):
+        datasets.load(name)
+    with pytest.raises(ConfigError, match="does not exist"):
+        datasets.load(f"folder:{tmp_path / 'missing'}")
+
+
+def test_a_coil100_archive_that_is_not_a_zip_is_refused(tmp_path):
+    archive = tmp_path / "coil-100" / "coil-100.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(b"truncated download")
+    with pytest.raises(ChecksumError, match="not a valid zip"):
+        datasets.load("coil-100", root=tmp_path)
+
+
+def test_an_incomplete_coil100_copy_is_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "coil-100" / "coil-100"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "obj1__0.png")
+    with pytest.raises(ChecksumError, match="found 1 images"):
+        datasets.load("coil-100", root=tmp_path)

@@ -130,3 +130,9 @@ def test_smoke_book_build_contains_the_results_table(matrix, book_root):
                           / "record.json").read_text())
     best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])
     assert f"{best['avpr_row']:.4f}" in html  # the page shows the recorded numbers
+
+
+def test_a_folder_dataset_gets_a_file_name_of_its_own(tmp_path):
+    spec = runner.RunSpec("arae", "folder:/data/my scans", "smoke")
+    out, run_dir = runner.paths(spec, tmp_path)
+    assert out.name == "folder__data_my_scans.ipynb" and run_dir.name == "folder__data_my_scans"

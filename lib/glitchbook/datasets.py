@@ -29,6 +29,9 @@ CIFAR10_NAMES = (
 )  # fmt: skip
 SHAPE_NAMES = ("rectangle", "triangle", "disk", "ellipse")
 FREY_URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
+COIL100_URL = "http://www.cs.columbia.edu/CAVE/databases/SLAM_coil-20_coil-100/coil-100/coil-100.zip"
+COIL100_IMAGES = 7200  # 100 objects x 72 views
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 FREY_SHAPE = (28 * 20, 1965)  # pixels x images, as stored in the .mat file
 
 
@@ -192,6 +195,72 @@ def load_frey_faces(*, root: Path, download: bool = True, **_) -> ImageDataset:
     return _to_dataset(images, np.zeros(len(images)), ("face",), "frey-faces")
 
 
+def load_coil100(*, root: Path, download: bool = True, size: int = 32, **_) -> ImageDataset:
+    """Columbia's COIL-100: 7,200 colour views of 100 objects, resized to `size` (the ARAE
+    authors use 32x32). The archive is unpacked into the data directory and its count checked."""
+    import zipfile
+
+    folder = root / "coil-100"
+    if not (folder / "coil-100").is_dir():
+        archive = folder / "coil-100.zip"
+        if not archive.exists():
+            if not download:
+                raise _unavailable("coil-100", archive, "no local copy and downloads are off")
+            _download(COIL100_URL, archive, "coil-100")
+        try:
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(folder)
+        except zipfile.BadZipFile as err:
+            raise ChecksumError(f"coil-100: {archive} is not a valid zip archive ({err})") from err
+    files = sorted((folder / "coil-100").glob("obj*__*.png"))
+    if len(files) != COIL100_IMAGES:
+        raise ChecksumError(f"coil-100: found {len(files)} images in {folder / 'coil-100'}, "
+                            f"expected {COIL100_IMAGES}; delete the folder to unpack it again")
+    labels = [int(f.name[3:].split("__")[0]) - 1 for f in files]
+    images = _to_array([_open_image(f) for f in files], size=(size, size), mode="RGB")
+    return _to_dataset(images, labels, [f"object {i + 1}" for i in range(100)], "coil-100")
+
+
+def load_folder(path: str | os.PathLike, *, size: int | None = None, **_) -> ImageDataset:
+    """Images in `path/<class name>/*`, one subfolder a class (torchvision's ImageFolder layout),
+    resized to `size` x `size` (default: the first image's size); grey unless any is in colour."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"image folder {root} does not exist")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise ConfigError(f"no images found in {root}/<class>/ "
+                          f"(suffixes {', '.join(IMAGE_SUFFIXES)})")
+    opened = [_open_image(f) for f, _ in files]
+    grey = all(img.mode in ("L", "1", "I", "I;16") for img in opened)
+    images = _to_array(opened, size=(size, size) if size else opened[0].size,
+                       mode="L" if grey else "RGB")
+    return _to_dataset(images, [i for _, i in files], classes, f"folder:{root}")
+
+
+def _open_image(path: Path):
+    """The decoded image at `path`; an unreadable file is named in a ChecksumError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.copy()
+    except (OSError, UnidentifiedImageError) as err:
+        raise ChecksumError(f"cannot read image {path}: {err}") from err
+
+
+def _to_array(images: list, *, size: tuple[int, int], mode: str) -> np.ndarray:
+    """PIL images -> N x C x H x W floats in [0, 1], converted to `mode` and resized."""
+    out = []
+    for img in images:
+        array = np.asarray(img.convert(mode).resize(size), np.float32) / 255.0
+        out.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
+    return np.stack(out)
+
+
 def _download(url: str, path: Path, name: str) -> None:
     import urllib.request
 
@@ -245,14 +314,20 @@ REGISTRY: dict[str, DatasetSpec] = {
                           (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"))),
         DatasetSpec("frey-faces", load_frey_faces, "1,965 x 1x28x20, 1 class", False,
                     ("frey-faces/frey_rawface.mat",)),
+        DatasetSpec("coil-100", load_coil100, "7,200 x 3x32x32, 100 classes", False,
+                    ("coil-100/coil-100",)),
     )
 }
 
 
 def spec(name: str) -> DatasetSpec:
-    """The registry entry for `name`, or a ConfigError listing the known names."""
+    """The registry entry for `name` (or `folder:<path>`), or a ConfigError listing the names."""
+    if name.startswith("folder:"):
+        path = name.removeprefix("folder:")
+        return DatasetSpec(name, lambda **kw: load_folder(path, **kw), f"images under {path}", True)
     if name not in REGISTRY:
-        raise ConfigError(f"unknown dataset '{name}'; known datasets: {', '.join(REGISTRY)}")
+        raise ConfigError(f"unknown dataset '{name}'; known datasets: {', '.join(REGISTRY)}, "
+                          f"or folder:<path> for your own images")
     return REGISTRY[name]
 
 
@@ -274,6 +349,8 @@ def load(name: str, *, root: str | os.PathLike | None = None, download: bool = T
 def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     """True when `name` can be loaded without the network."""
     entry = spec(name)
+    if name.startswith("folder:"):
+        return Path(name.removeprefix("folder:")).expanduser().is_dir()
     return entry.bundled or all((data_dir(root) / f).exists() for f in entry.files)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import re
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -63,9 +64,11 @@ class Outcome:
 
 
 def paths(spec: RunSpec, root: Path) -> tuple[Path, Path]:
-    """(executed notebook, run directory) of `spec` under `root`."""
+    """(executed notebook, run directory) of `spec` under `root`; a `folder:<path>` dataset is
+    named by its path with every character that is not a letter, digit, '.' or '-' as '_'."""
     base = root / RUNS_DIR / spec.method
-    return base / f"{spec.dataset}.ipynb", base / spec.dataset
+    name = re.sub(r"[^A-Za-z0-9.-]", "_", spec.dataset).strip("_")
+    return base / f"{name}.ipynb", base / name
 
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:

@@ -52,8 +52,8 @@ class Config:
         datasets.spec(dataset)
         check_profile(profile)
         preset = {
-            "smoke": dict(epochs=15, steps=2, max_images=1500, classes=(1, 8)),
-            "default": dict(),
+            "smoke": dict(epochs=15, steps=2, max_images=1500, classes=(1, 8), batch_size=64),
+            "default": dict(batch_size=64),  # 400 images a class: 256 would give 2 steps an epoch
             "paper": dict(epochs=500, steps=40, test_fraction=1 / 7),
         }[profile]
         preset["epsilon"] = EPSILON.get(dataset, 0.2)
