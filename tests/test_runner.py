@@ -71,9 +71,14 @@ def test_an_unavailable_dataset_fails_clearly_and_the_rest_goes_on(matrix, book_
     assert record.status == "failed" and record.error == failed.error
 
 
-def test_completed_runs_are_skipped_unless_forced(matrix, book_root):
+def test_completed_runs_are_skipped_unless_forced(matrix, book_root, monkeypatch):
     spec = matrix["digits"].spec
     assert runner.execute(spec, book_root).status == "skipped"
+    template = book_root / "notebooks/clsvae.ipynb"
+    assert runner.is_done(spec, book_root, runner.run_key(spec, template))
+    monkeypatch.setattr(runner, "library_fingerprint", lambda: "a changed library")
+    assert not runner.is_done(spec, book_root, runner.run_key(spec, template))
+    monkeypatch.undo()
     changed = runner.RunSpec(spec.method, spec.dataset, spec.profile, seed=1, device="cpu")
     assert runner.is_done(changed, book_root, runner.run_key(
         changed, book_root / "notebooks/clsvae.ipynb")) is False

@@ -96,9 +96,22 @@ def validate(spec: RunSpec, root: Path) -> Path:
 
 
 def run_key(spec: RunSpec, template: Path) -> str:
-    """Identity of a run for resuming: its parameters and the notebook's content."""
+    """Identity of a run for resuming: its parameters, the notebook's content and the library's
+    (a changed preset or model in glitchbook makes every run stale)."""
     notebook_sha = hashlib.sha256(template.read_bytes()).hexdigest()
-    return config_hash({"spec": spec.__dict__, "notebook": notebook_sha})
+    return config_hash({"spec": spec.__dict__, "notebook": notebook_sha,
+                        "library": library_fingerprint()})
+
+
+def library_fingerprint() -> str:
+    """SHA-256 over the glitchbook package's source and data files."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".yaml"):
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def is_done(spec: RunSpec, root: Path, key: str) -> bool:
