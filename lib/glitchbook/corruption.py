@@ -167,3 +167,97 @@ def trusted_set(labels: np.ndarray, pattern: np.ndarray, *, per_class: int = 10,
     chosen = [rng.permutation(pool[strata == s])[:per_class] for s in np.unique(strata)]
     index = np.sort(np.concatenate(chosen))
     return TrustedSet(index, pattern[index] < 0)
+
+
+# Label noise and anomalies (influence part: "Data Glitches Discovery using Influence-based
+# Model Explanation", error_injection in the authors' repository).
+GLITCH_KINDS = ("uniform", "class", "anomaly", "mixed")
+CLEAN, MISLABELLED, ANOMALY = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Glitches:
+    """Training data after injection: images, given labels, and the truth per sample
+    (`kind`: 0 clean, 1 mislabelled, 2 anomaly; `true_labels`: labels before injection)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    kind: np.ndarray
+    true_labels: np.ndarray
+
+    @property
+    def is_glitch(self) -> np.ndarray:
+        return self.kind != CLEAN
+
+
+def _count(n: int, rate: float) -> int:
+    check_fraction(rate, "glitch rate")
+    return int(np.floor(rate * n))
+
+
+def uniform_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1,
+                        seed: int = 0, candidates: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """floor(rate x n) samples (among `candidates`) get a label drawn uniformly from the other
+    classes. Returns (new labels, mislabelled mask)."""
+    rng = np.random.default_rng(seed)
+    pool = np.arange(len(labels)) if candidates is None else np.asarray(candidates)
+    chosen = rng.choice(pool, _count(len(labels), rate), replace=False)
+    new = labels.copy()
+    shift = rng.integers(1, n_classes, size=len(chosen))  # never 0: always another class
+    new[chosen] = (labels[chosen] + shift) % n_classes
+    return new, new != labels
+
+
+def class_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class-dependent noise: floor(rate x |c|) samples of each class c are relabelled to one
+    fixed other class pi(c), pi a seeded permutation without fixed points."""
+    rng = np.random.default_rng(seed)
+    pi = np.empty(n_classes, np.int64)
+    perm = rng.permutation(n_classes)
+    pi[perm] = np.roll(perm, 1)  # each class maps to the next in a random cycle: never itself
+    new = labels.copy()
+    for c in range(n_classes):
+        members = np.flatnonzero(labels == c)
+        chosen = rng.choice(members, _count(len(members), rate), replace=False)
+        new[chosen] = pi[c]
+    return new, new != labels
+
+
+def inject_glitches(images: np.ndarray, labels: np.ndarray, n_classes: int, *, kind: str,
+                    rate: float = 0.1, ood_images: np.ndarray | None = None,
+                    seed: int = 0) -> Glitches:
+    """Inject glitches of `kind` into a training set.
+
+    uniform / class: label noise (see above). anomaly: floor(rate x n) samples are replaced by
+    out-of-distribution images (`ood_images`, drawn at random) that all get one random
+    in-distribution label. mixed: uniform mislabels and anomalies, each at `rate`, on disjoint
+    samples.
+    """
+    if kind not in GLITCH_KINDS:
+        raise ConfigError(f"unknown glitch type {kind!r}; use one of {', '.join(GLITCH_KINDS)}")
+    rng = np.random.default_rng(seed)
+    images, new_labels = images.copy(), labels.copy()
+    kinds = np.zeros(len(labels), np.int8)
+    anomalous = np.zeros(len(labels), bool)
+    if kind in ("anomaly", "mixed"):
+        if ood_images is None or len(ood_images) == 0:
+            raise ConfigError("anomaly injection needs out-of-distribution images")
+        if ood_images.shape[1:] != images.shape[1:]:
+            raise ConfigError(f"out-of-distribution images have shape {ood_images.shape[1:]}, "
+                              f"the data {images.shape[1:]}")
+        rows = rng.choice(len(labels), _count(len(labels), rate), replace=False)
+        images[rows] = ood_images[rng.choice(len(ood_images), len(rows),
+                                             replace=len(rows) > len(ood_images))]
+        new_labels[rows] = rng.integers(n_classes)
+        anomalous[rows] = True
+        kinds[rows] = ANOMALY
+    if kind in ("uniform", "mixed"):
+        noisy, flipped = uniform_label_noise(labels, n_classes, rate=rate, seed=seed + 1,
+                                             candidates=np.flatnonzero(~anomalous))
+        new_labels[flipped], kinds[flipped] = noisy[flipped], MISLABELLED
+    if kind == "class":
+        new_labels, flipped = class_label_noise(labels, n_classes, rate=rate, seed=seed + 1)
+        kinds[flipped] = MISLABELLED
+    return Glitches(images, new_labels, kinds, labels.copy())

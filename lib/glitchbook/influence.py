@@ -1,0 +1,173 @@
+"""TracIn over checkpoints and the glitch signals of "Data Glitches Discovery using
+Influence-based Model Explanation" (SI, MAI, MI, GD-class and the paper's CNCI, PCID, CFRank).
+
+TracIn (Pruthi et al. 2020) scores how much training sample i helped test sample j as
+    I_ij = sum_k lr_k * grad l(z_i; w_k) . grad l(z_j; w_k)
+over the checkpoints w_k. The fast variant restricts the gradient to the final linear layer:
+for cross-entropy its gradient is e h^T, with e = softmax(logits) - onehot(y) and h the layer's
+input, so grad_i . grad_j = (e_i . e_j)(h_i . h_j) - the same quantity captum's TracInCPFast
+computes. Every signal is higher = more suspicious unless its docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glitchbook.errors import ConfigError
+
+SIGNALS = ("SI", "MAI", "MI", "GD-class", "CNCI", "PCID", "CFRank")
+
+
+@dataclass(frozen=True)
+class CheckpointOutputs:
+    """What fast TracIn needs from one checkpoint: its learning rate, and for the training and
+    test samples the softmax probabilities (N x C) and the final layer's inputs (N x d)."""
+
+    lr: float
+    train_probs: np.ndarray
+    train_features: np.ndarray
+    test_probs: np.ndarray
+    test_features: np.ndarray
+
+
+@torch.no_grad()
+def checkpoint_outputs(model: torch.nn.Module, checkpoints: Sequence[str | Path],
+                       train_images: np.ndarray, test_images: np.ndarray, *,
+                       batch_size: int = 512, device: str = "cpu") -> list[CheckpointOutputs]:
+    """Load each checkpoint (`training.fit`'s files: weights and lr) into `model`, which must
+    offer `features(x)` and a final linear layer `fc`, and collect its outputs."""
+    outputs = []
+    for path in checkpoints:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        model.to(device).eval()
+
+        def run(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            probs, feats = [], []
+            for start in range(0, len(images), batch_size):
+                x = torch.from_numpy(images[start:start + batch_size]).to(device)
+                h = model.features(x)
+                probs.append(torch.softmax(model.fc(h), 1).cpu().numpy())
+                feats.append(h.cpu().numpy())
+            return np.concatenate(probs), np.concatenate(feats)
+
+        outputs.append(CheckpointOutputs(float(saved["lr"]), *run(train_images),
+                                         *run(test_images)))
+    model.cpu()
+    return outputs
+
+
+def _errors(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """dLoss/dlogits of cross-entropy: softmax minus the one-hot label, N x C."""
+    e = probs.astype(np.float64).copy()
+    e[np.arange(len(labels)), labels] -= 1.0
+    return e
+
+
+def influence_matrix(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarray,
+                     test_labels: np.ndarray, *, chunk: int = 2048) -> np.ndarray:
+    """TracIn influence of each training sample on each test sample, n x m:
+    I_ij = sum_k lr_k (e_i . e_j)(h_i . h_j), computed `chunk` training rows at a time."""
+    if not outputs:
+        raise ConfigError("TracIn needs at least one checkpoint")
+    n, m = len(train_labels), len(test_labels)
+    result = np.zeros((n, m))
+    for out in outputs:
+        e_test, h_test = _errors(out.test_probs, test_labels), out.test_features.astype(np.float64)
+        e_train = _errors(out.train_probs, train_labels)
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            result[rows] += out.lr * (e_train[rows] @ e_test.T) * (
+                out.train_features[rows].astype(np.float64) @ h_test.T)
+    return result
+
+
+def self_influence(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarray) -> np.ndarray:
+    """SI(i) = I_ii = sum_k lr_k ||e_i||^2 ||h_i||^2: how much a sample pulls the model towards
+    itself; mislabelled and odd samples stay hard, so their gradients stay large."""
+    total = np.zeros(len(train_labels))
+    for out in outputs:
+        e = _errors(out.train_probs, train_labels)
+        h = out.train_features.astype(np.float64)
+        total += out.lr * (e**2).sum(1) * (h**2).sum(1)
+    return total
+
+
+def class_sums(matrix: np.ndarray, test_labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """n x C: sum over the test samples of each class, S_ic = sum_{j: y_j = c} M_ij."""
+    onehot = np.eye(n_classes)[test_labels]
+    return matrix @ onehot
+
+
+def marginal_absolute_influence(matrix: np.ndarray) -> np.ndarray:
+    """MAI(i) = sum_j |I_ij|: total strength of a sample's influence, helpful or harmful."""
+    return np.abs(matrix).sum(1)
+
+
+def marginal_influence(matrix: np.ndarray) -> np.ndarray:
+    """MI(i) = sum_j I_ij: net influence on the test set (as the authors rank it, highest first)."""
+    return matrix.sum(1)
+
+
+def gd_class(matrix: np.ndarray, test_labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """GD-class(i) = -min_c sum_{j: y_j = c} I_ij: the harm done to the class it harms most."""
+    return -class_sums(matrix, test_labels, n_classes).min(1)
+
+
+def cnci(outputs: Sequence[CheckpointOutputs], matrix: np.ndarray, train_labels: np.ndarray,
+         test_labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """CNCI, the paper's mislabel signal. c*(i) = argmin_c sum_{j: y_j = c} min(I_ij, 0), the
+    class a sample harms most, is taken as its counterfactual label; I' is the influence with
+    label c*(i) at the last checkpoint; CNCI(i) = sum_{j: y_j = y_i} min(I'_ij, 0).
+    Returns (scores, c*), c* being the suggested repair of the label."""
+    harm = class_sums(np.minimum(matrix, 0), test_labels, n_classes)
+    counterfactual = harm.argmin(1)
+    flipped = influence_matrix(outputs[-1:], counterfactual, test_labels)
+    own = class_sums(np.minimum(flipped, 0), test_labels, n_classes)
+    return own[np.arange(len(train_labels)), train_labels], counterfactual
+
+
+def pcid(outputs: Sequence[CheckpointOutputs], matrix: np.ndarray, train_labels: np.ndarray,
+         test_labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """PCID, the paper's anomaly signal. PIL_c(i) = sum_{j: y_j = c} max(I_ij, 0); c2(i) is the
+    class with the second-largest PIL; PIL' is PIL under label c2 at the last checkpoint;
+    PCID(i) = 1 / (w(i) * max_c |PIL_c(i) - PIL'_c(i)|), w(i) = sum_j max(I_ij, 0). An anomaly
+    helps no class much, whatever its label, so both factors are small and PCID large."""
+    positive = np.maximum(matrix, 0)
+    pil = class_sums(positive, test_labels, n_classes)
+    second = np.argsort(pil, axis=1)[:, -2]
+    flipped = influence_matrix(outputs[-1:], second, test_labels)
+    pil_flipped = class_sums(np.maximum(flipped, 0), test_labels, n_classes)
+    change = np.abs(pil - pil_flipped).max(1)
+    return 1.0 / (positive.sum(1) * change + 1e-30)
+
+
+def cfrank(cnci_scores: np.ndarray, pcid_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CFRank, the paper's mixed-error signal: the larger of a sample's ranks under CNCI and
+    PCID (rank 0 = smallest). Returns (scores, kind): kind 1 where CNCI's rank is the larger
+    (a suspected mislabel), 2 where PCID's is (a suspected anomaly)."""
+    rank_cnci = np.argsort(np.argsort(cnci_scores))
+    rank_pcid = np.argsort(np.argsort(pcid_scores))
+    return np.maximum(rank_cnci, rank_pcid), np.where(rank_cnci >= rank_pcid, 1, 2)
+
+
+def all_signals(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarray,
+                test_labels: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
+    """Every signal of SIGNALS for the training samples, plus `CFRank-kind` and `CNCI-label`."""
+    matrix = influence_matrix(outputs, train_labels, test_labels)
+    scores = {
+        "SI": self_influence(outputs, train_labels),
+        "MAI": marginal_absolute_influence(matrix),
+        "MI": marginal_influence(matrix),
+        "GD-class": gd_class(matrix, test_labels, n_classes),
+    }
+    scores["CNCI"], scores["CNCI-label"] = cnci(outputs, matrix, train_labels, test_labels,
+                                                n_classes)
+    scores["PCID"] = pcid(outputs, matrix, train_labels, test_labels, n_classes)
+    scores["CFRank"], scores["CFRank-kind"] = cfrank(scores["CNCI"], scores["PCID"])
+    return scores

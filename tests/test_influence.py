@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from glitchbook import ConfigError, influence, metrics
+from glitchbook.corruption import ANOMALY, MISLABELLED, class_label_noise, inject_glitches
+from glitchbook.models.classifiers import ResNet20
+from glitchbook.training import fit, tensor_dataset
+
+
+def test_injection_rates_and_truth_are_exact_and_seeded(digits):
+    labels = digits.labels
+    g = inject_glitches(digits.images, labels, 10, kind="uniform", rate=0.1, seed=0)
+    assert (g.kind == MISLABELLED).sum() == int(0.1 * len(labels))
+    np.testing.assert_array_equal(g.labels != labels, g.kind == MISLABELLED)
+    again = inject_glitches(digits.images, labels, 10, kind="uniform", rate=0.1, seed=0)
+    np.testing.assert_array_equal(g.labels, again.labels)
+    ood = np.ones((5, *digits.shape), np.float32)
+    mixed = inject_glitches(digits.images, labels, 10, kind="mixed", rate=0.1, ood_images=ood)
+    assert (mixed.kind == ANOMALY).sum() == (mixed.kind == MISLABELLED).sum() == 179
+    assert (mixed.images[mixed.kind == ANOMALY] == 1).all()
+    assert len(np.unique(mixed.labels[mixed.kind == ANOMALY])) == 1  # one label for all
+
+
+def test_class_noise_relabels_each_class_to_one_other_class(digits):
+    new, flipped = class_label_noise(digits.labels, 10, rate=0.1, seed=3)
+    for c in range(10):
+        members = digits.labels == c
+        assert flipped[members].sum() == int(0.1 * members.sum())
+        targets = np.unique(new[members & flipped])
+        assert len(targets) == 1 and targets[0] != c
+
+
+@pytest.mark.parametrize("kwargs,match", [(dict(kind="uniform", rate=1.5), "between 0 and 1"),
+                                          (dict(kind="typo"), "unknown glitch type"),
+                                          (dict(kind="anomaly"), "out-of-distribution")])
+def test_bad_arguments_give_clear_errors(digits, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        inject_glitches(digits.images, digits.labels, 10, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, digits):
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(digits))
+    train, test = order[:1200], order[1200:]
+    g = inject_glitches(digits.images[train], digits.labels[train], 10, kind="uniform", rate=0.1)
+    torch.manual_seed(0)
+    model = ResNet20(1, 10)
+    history = fit(model, tensor_dataset(g.images, g.labels), epochs=6, batch_size=64, lr=0.05,
+                  optimizer="sgd", device="cpu", checkpoint_dir=tmp_path_factory.mktemp("ck"),
+                  progress=False)
+    outputs = influence.checkpoint_outputs(model, history.checkpoints, g.images,
+                                           digits.images[test])
+    return g, digits.labels[test], outputs
+
+
+def test_tracin_of_a_sample_with_itself_is_its_self_influence(trained):
+    g, _, outputs = trained
+    rows = slice(0, 50)
+    own = [type(o)(o.lr, o.train_probs, o.train_features, o.train_probs[rows],
+                   o.train_features[rows]) for o in outputs]
+    matrix = influence.influence_matrix(own, g.labels, g.labels[rows])
+    np.testing.assert_allclose(np.diag(matrix[rows]),
+                               influence.self_influence(outputs, g.labels)[rows], rtol=1e-6)
+
+
+def test_signals_score_every_sample_and_mislabel_signals_beat_chance(trained):
+    g, test_labels, outputs = trained
+    scores = influence.all_signals(outputs, g.labels, test_labels, 10)
+    for name in influence.SIGNALS:
+        assert scores[name].shape == (len(g.labels),) and np.isfinite(scores[name]).all(), name
+    for name in ("SI", "CNCI"):
+        assert metrics.f1_at_contamination(g.is_glitch, scores[name]) > 0.1 + 0.2, name
