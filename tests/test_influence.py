@@ -52,11 +52,11 @@ def trained(tmp_path_factory, digits):
                   progress=False)
     outputs = influence.checkpoint_outputs(model, history.checkpoints, g.images,
                                            digits.images[test])
-    return g, digits.labels[test], outputs
+    return g, digits.labels[test], outputs, model, history.checkpoints
 
 
 def test_tracin_of_a_sample_with_itself_is_its_self_influence(trained):
-    g, _, outputs = trained
+    g, _, outputs, *_ = trained
     rows = slice(0, 50)
     own = [type(o)(o.lr, o.train_probs, o.train_features, o.train_probs[rows],
                    o.train_features[rows]) for o in outputs]
@@ -66,9 +66,30 @@ def test_tracin_of_a_sample_with_itself_is_its_self_influence(trained):
 
 
 def test_signals_score_every_sample_and_mislabel_signals_beat_chance(trained):
-    g, test_labels, outputs = trained
+    g, test_labels, outputs, *_ = trained
     scores = influence.all_signals(outputs, g.labels, test_labels, 10)
     for name in influence.SIGNALS:
         assert scores[name].shape == (len(g.labels),) and np.isfinite(scores[name]).all(), name
     for name in ("SI", "CNCI"):
         assert metrics.f1_at_contamination(g.is_glitch, scores[name]) > 0.1 + 0.2, name
+
+
+def test_self_influence_agrees_with_captum_tracincp_fast(trained):
+    from captum.influence import TracInCPFast
+    from scipy.stats import spearmanr
+
+    g, _, outputs, model, checkpoints = trained
+
+    def load(net, path):
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(saved["model"])
+        return saved["lr"]
+
+    model.eval()
+    data = torch.utils.data.TensorDataset(torch.from_numpy(g.images), torch.from_numpy(g.labels))
+    tracin = TracInCPFast(model, model.fc, data, [str(p) for p in checkpoints], load,
+                          loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=256)
+    theirs = tracin.self_influence(show_progress=False).numpy()
+    ours = influence.self_influence(outputs, g.labels)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
+    assert spearmanr(ours, theirs).statistic > 0.9999

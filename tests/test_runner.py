@@ -33,7 +33,7 @@ def matrix(book_root):
     mp.setenv("GLITCHBOOK_OFFLINE", "1")
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
     specs = runner.plan(["clsvae"], ["digits", "fashion-mnist"], "smoke", device="cpu")
-    specs += runner.plan(["arae"], ["digits"], "smoke", device="cpu")
+    specs += runner.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
     outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
     yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
     mp.undo()
@@ -61,6 +61,16 @@ def test_the_arae_notebook_runs_every_model_and_the_baseline(matrix, book_root):
     assert record.metrics["arae_dae_time_ratio"] > 1
     for model in record.metrics["models"].values():
         assert 0.5 < model["auroc_mean"] <= 1.0
+
+
+def test_the_influence_notebook_scores_every_signal_for_every_glitch_type(matrix, book_root):
+    outcome = matrix["influence/digits"]
+    assert outcome.status == "ok", outcome.error
+    record = records.load(runner.paths(outcome.spec, book_root)[1])
+    assert set(record.metrics["models"]) >= {"SI", "CNCI", "PCID", "CFRank", "cleanlab"}
+    for scores in record.metrics["models"].values():
+        assert set(scores) == {"f1_uniform", "f1_class", "f1_anomaly", "f1_mixed"}
+    assert 0 <= record.metrics["characterisation"]["mixed"] <= 1
 
 
 def test_an_unavailable_dataset_fails_clearly_and_the_rest_goes_on(matrix, book_root):
@@ -131,6 +141,8 @@ def test_smoke_book_build_contains_the_results_table(matrix, book_root):
     assert (book_root / "_build/html/book/runs/clsvae/digits.html").exists()
     arae_html = (book_root / "_build/html/book/arae/results.html").read_text()
     assert "AUROC per normal class" in arae_html and "KNN (PyOD)" in arae_html
+    influence_html = (book_root / "_build/html/book/influence/results.html").read_text()
+    assert "F1 anomalies" in influence_html and "CFRank" in influence_html
     summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
                           / "record.json").read_text())
     best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])

@@ -13,8 +13,10 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 
-def image_grid(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
-    """One row of images per entry (label -> N x C x H x W array, same N for all)."""
+def image_grid(rows: dict[str, np.ndarray], title: str,
+               captions: dict[str, list[str]] | None = None) -> plt.Figure:
+    """One row of images per entry (label -> N x C x H x W array), with an optional caption
+    under each image (label -> one string per image)."""
     n = max(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)), squeeze=False)
     for r, (label, images) in enumerate(rows.items()):
@@ -26,6 +28,8 @@ def image_grid(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
                 img = images[c]
                 ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray",
                           vmin=0, vmax=1)
+                if captions and label in captions:
+                    ax.set_xlabel(captions[label][c], fontsize=7)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -42,8 +42,9 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
-    """('yes' | 'partly' | 'no', detail): is the paper's best model best on each claim metric,
-    among all models or among `claim_against` when the paper names its rivals?"""
+    """('yes' | 'partly' | 'no', detail): is the paper's best model (or, per metric,
+    `claim_best[metric]`) best on each claim metric, among all models or among `claim_against`
+    when the paper names its rivals?"""
     models = record.metrics.get("models", {})
     if "claim_against" in spec:
         models = {m: v for m, v in models.items()
@@ -57,7 +58,7 @@ def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
         ranked = sorted(values, key=values.get,
                         reverse=spec["metrics"][metric]["better"] == "higher")
         best = ranked[0]
-        wins += best == spec["best_model"]
+        wins += best == spec.get("claim_best", {}).get(metric, spec["best_model"])
         runner_up = f"; next {ranked[1]} {values[ranked[1]]:.4f}" if len(ranked) > 1 else ""
         detail.append(f"best {spec['metrics'][metric]['label']}: {best} "
                       f"({values[best]:.4f}{runner_up})")
@@ -70,6 +71,8 @@ def method_page(method: str, records: list[RunRecord]) -> str:
     spec = paper(method)
     ok = [r for r in records if r.status == "ok"]
     parts = [f"Paper-side source: {spec['source']}", ""]
+    if "paper_tables" in spec:
+        parts += [spec["paper_tables"], ""]
     if not ok:
         parts.append(f"No completed runs yet: run `glitchbook run --methods {method}`.")
     for record in ok:
