@@ -93,3 +93,19 @@ def test_self_influence_agrees_with_captum_tracincp_fast(trained):
     ours = influence.self_influence(outputs, g.labels)
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
     assert spearmanr(ours, theirs).statistic > 0.9999
+
+
+def test_full_gradient_tracin_on_the_last_layer_equals_the_fast_variant(trained, digits):
+    g, test_labels, outputs, model, checkpoints = trained
+    rows, cols = slice(0, 40), slice(0, 30)
+    test_images = digits.images[np.random.default_rng(0).permutation(len(digits))[1200:]][cols]
+    full = influence.influence_matrix_full(model, checkpoints, g.images[rows], g.labels[rows],
+                                           test_images, test_labels[cols], params=("fc.weight",))
+    fast = influence.influence_matrix(outputs, g.labels, test_labels)[rows, cols]
+    np.testing.assert_allclose(full, fast, rtol=1e-4, atol=1e-6)  # float32 gradients
+    deeper = influence.influence_matrix_full(model, checkpoints, g.images[:8], g.labels[:8],
+                                             test_images[:4], test_labels[:4])
+    assert deeper.shape == (8, 4) and np.isfinite(deeper).all()
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        influence.influence_matrix_full(model, checkpoints[:1], g.images[:2], g.labels[:2],
+                                        test_images[:2], test_labels[:2], params=("head.w",))

@@ -98,6 +98,54 @@ def self_influence(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarra
     return total
 
 
+def per_sample_gradients(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                         params: Sequence[str]) -> torch.Tensor:
+    """Flattened gradients of each sample's cross-entropy w.r.t. the named parameters, N x P
+    (torch.func: one vectorised backward pass a batch)."""
+    from torch.func import functional_call, grad, vmap
+
+    named = dict(model.named_parameters())
+    unknown = sorted(set(params) - set(named))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}; e.g. {', '.join(list(named)[-4:])}")
+    chosen = {name: named[name].detach() for name in params}
+    frozen = {k: v.detach() for k, v in model.state_dict().items() if k not in chosen}
+
+    def loss(weights, x, y):
+        logits = functional_call(model, {**frozen, **weights}, (x[None],))
+        return torch.nn.functional.cross_entropy(logits, y[None])
+
+    grads = vmap(grad(loss), in_dims=(None, 0, 0))(chosen, images, labels)
+    return torch.cat([grads[name].reshape(len(images), -1) for name in params], 1)
+
+
+def influence_matrix_full(model: torch.nn.Module, checkpoints: Sequence[str | Path],
+                          train_images: np.ndarray, train_labels: np.ndarray,
+                          test_images: np.ndarray, test_labels: np.ndarray, *,
+                          params: Sequence[str] = ("layer3.2.conv2.weight", "fc.weight"),
+                          batch_size: int = 256) -> np.ndarray:
+    """TracIn with the full gradients of the named parameters (the authors tune `layer3.2` and
+    `fc`): I_ij = sum_k lr_k g_i(w_k) . g_j(w_k), n x m. The test gradients of a checkpoint are
+    held in memory (m x P); training gradients are streamed `batch_size` at a time."""
+    result = np.zeros((len(train_labels), len(test_labels)))
+    for path in checkpoints:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        model.eval()
+
+        def gradients(images: np.ndarray, labels: np.ndarray, start: int) -> torch.Tensor:
+            x = torch.from_numpy(images[start:start + batch_size])
+            y = torch.from_numpy(labels[start:start + batch_size])
+            return per_sample_gradients(model, x, y, params).double()
+
+        test = torch.cat([gradients(test_images, test_labels, s)
+                          for s in range(0, len(test_labels), batch_size)])
+        for start in range(0, len(train_labels), batch_size):
+            block = gradients(train_images, train_labels, start) @ test.T
+            result[start:start + batch_size] += saved["lr"] * block.numpy()
+    return result
+
+
 def class_sums(matrix: np.ndarray, test_labels: np.ndarray, n_classes: int) -> np.ndarray:
     """n x C: sum over the test samples of each class, S_ic = sum_{j: y_j = c} M_ij."""
     onehot = np.eye(n_classes)[test_labels]

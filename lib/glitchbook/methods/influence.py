@@ -140,8 +140,13 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
 def label_issue_scores(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """cleanlab's self-confidence label quality, turned round: higher = more suspicious.
     The probabilities are the final model's on its own training data (no cross-validation)."""
-    from cleanlab.rank import get_label_quality_scores
+    import warnings
 
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():  # cleanlab imports tqdm.auto, which warns without ipywidgets
+        warnings.simplefilter("ignore", TqdmWarning)
+        from cleanlab.rank import get_label_quality_scores
     return 1.0 - get_label_quality_scores(labels, probs)
 
 
