@@ -109,3 +109,30 @@ def test_full_gradient_tracin_on_the_last_layer_equals_the_fast_variant(trained,
     with pytest.raises(ConfigError, match="unknown parameter"):
         influence.influence_matrix_full(model, checkpoints[:1], g.images[:2], g.labels[:2],
                                         test_images[:2], test_labels[:2], params=("head.w",))
+
+
+@pytest.mark.parametrize("name", ["resnet20", "vit", "convnext"])
+def test_classifiers_give_logits_features_and_learn(name, digits):
+    from glitchbook.models.classifiers import CLASSIFIERS
+
+    torch.manual_seed(0)
+    kwargs = {"image_size": 8, "patch": 2} if name == "vit" else {}
+    model = CLASSIFIERS[name](1, 10, **kwargs)
+    x = torch.from_numpy(digits.images[:256])
+    assert model(x).shape == (256, 10) and model.features(x).shape[0] == 256
+    history = fit(model, tensor_dataset(digits.images[:256], digits.labels[:256]), epochs=5,
+                  batch_size=32, lr=0.05, optimizer="sgd", device="cpu", progress=False)
+    assert history.losses[-1] < history.losses[0]
+
+
+def test_influence_config_takes_the_authors_settings_per_model():
+    from glitchbook.methods import influence as method
+
+    assert (method.Config.for_run("mnist-5k").lr, method.Config.for_run("mnist-5k").epochs) == (
+        0.01, 7)
+    vit = method.Config.for_run("mnist-5k", model="vit")
+    assert (vit.lr, vit.epochs) == (0.1, 2)
+    with pytest.raises(ConfigError, match="unknown model"):
+        method.Config.for_run("mnist-5k", model="lenet")
+    with pytest.raises(ConfigError, match="unknown glitch"):
+        method.Config.for_run("mnist-5k", glitches=("typos",))

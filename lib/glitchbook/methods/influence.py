@@ -21,6 +21,9 @@ from glitchbook.models.classifiers import CLASSIFIERS
 from glitchbook.training import History, fit, tensor_dataset
 
 CLEANLAB = "cleanlab"
+# The authors' training table (learning rate, epochs) for MNIST; they fine-tune pretrained
+# models, ours learn from scratch.
+MODEL_SETTINGS = {"resnet20": (0.01, 7), "vit": (0.1, 2), "convnext": (0.05, 2)}
 OOD_SOURCE = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}  # the authors' pairs
 
 
@@ -45,15 +48,18 @@ class Config:
         """The profile's preset for `dataset`, with overrides checked by name and type."""
         datasets.spec(dataset)
         check_profile(profile)
+        model = overrides.get("model") or cls.model
+        if model not in CLASSIFIERS:
+            raise ConfigError(f"unknown model {model!r}; known: {', '.join(CLASSIFIERS)}")
+        lr, epochs = MODEL_SETTINGS[model]
         preset = {"smoke": dict(epochs=3, max_images=800, lr=0.05),
-                  "default": dict(), "paper": dict(max_images=7000)}[profile]
+                  "default": dict(lr=lr, epochs=epochs),
+                  "paper": dict(lr=lr, epochs=epochs, max_images=7000)}[profile]
         config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
         check_fraction(config.rate, "glitch rate")
         unknown = sorted(set(config.glitches) - set(GLITCH_KINDS))
         if unknown or not config.glitches:
             raise ConfigError(f"unknown glitch type(s) {unknown}; use {', '.join(GLITCH_KINDS)}")
-        if config.model not in CLASSIFIERS:
-            raise ConfigError(f"unknown model {config.model!r}; known: {', '.join(CLASSIFIERS)}")
         return config
 
     def as_dict(self) -> dict:
@@ -119,7 +125,7 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
                                n_classes, kind=kind, rate=config.rate, ood_images=prepared.ood,
                                seed=config.seed)
     torch.manual_seed(config.seed)
-    model = CLASSIFIERS[config.model](data.shape[0], n_classes)
+    model = build_classifier(config.model, data.shape, n_classes)
     history = fit(model, tensor_dataset(glitches.images, glitches.labels), epochs=config.epochs,
                   batch_size=config.batch_size, lr=config.lr, optimizer="sgd", device=device,
                   seed=config.seed, name=f"{config.model} ({kind})",
@@ -135,6 +141,15 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
           for name in flagged_names}
     return GlitchResult(kind, glitches, history, accuracy, scores, f1,
                         characterisation(glitches, scores) if kind == "mixed" else None)
+
+
+def build_classifier(name: str, shape: tuple[int, int, int], n_classes: int) -> torch.nn.Module:
+    """Classifier `name` for images of `shape` (C, H, W)."""
+    if name == "vit":
+        size = shape[1]
+        return CLASSIFIERS[name](shape[0], n_classes, image_size=size,
+                                 patch=4 if size % 4 == 0 else 2)
+    return CLASSIFIERS[name](shape[0], n_classes)
 
 
 def label_issue_scores(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
