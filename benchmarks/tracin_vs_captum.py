@@ -40,15 +40,11 @@ def main() -> None:
             ours = influence.self_influence(outputs, y)
             ours_s = time.perf_counter() - start
 
-            def load(net, path):
-                saved = torch.load(path, map_location="cpu", weights_only=True)
-                net.load_state_dict(saved["model"])
-                return saved["lr"]
-
             model.eval()
             start = time.perf_counter()
             tracin = TracInCPFast(model, model.fc, tensor_dataset(x, y),
-                                  [str(p) for p in history.checkpoints], load,
+                                  [str(p) for p in history.checkpoints],
+                                  influence.load_checkpoint,
                                   loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"),
                                   batch_size=512)
             theirs = tracin.self_influence(show_progress=False).numpy()

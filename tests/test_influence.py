@@ -80,14 +80,10 @@ def test_self_influence_agrees_with_captum_tracincp_fast(trained):
 
     g, _, outputs, model, checkpoints = trained
 
-    def load(net, path):
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(saved["model"])
-        return saved["lr"]
-
     model.eval()
     data = torch.utils.data.TensorDataset(torch.from_numpy(g.images), torch.from_numpy(g.labels))
-    tracin = TracInCPFast(model, model.fc, data, [str(p) for p in checkpoints], load,
+    tracin = TracInCPFast(model, model.fc, data, [str(p) for p in checkpoints],
+                          influence.load_checkpoint,
                           loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=256)
     theirs = tracin.self_influence(show_progress=False).numpy()
     ours = influence.self_influence(outputs, g.labels)

@@ -68,6 +68,21 @@ class ImageDataset:
         return ImageDataset(self.images[index], self.labels[index], self.class_names, self.name)
 
 
+def subsample(data: ImageDataset, size: int, rng: np.random.Generator) -> ImageDataset:
+    """At most `size` images of `data`, drawn with `rng` and kept in order (0 = all)."""
+    if not size or len(data) <= size:
+        return data
+    return data.subset(np.sort(rng.permutation(len(data))[:size]))
+
+
+def random_split(n: int, test_fraction: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) sorted indices of a seeded split of n items, `test_fraction` for testing."""
+    order = rng.permutation(n)
+    n_test = int(round(test_fraction * n))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registry entry: how to load a dataset and what it is."""

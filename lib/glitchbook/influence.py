@@ -35,6 +35,14 @@ class CheckpointOutputs:
     test_features: np.ndarray
 
 
+def load_checkpoint(model: torch.nn.Module, path: str | Path) -> float:
+    """Load a `training.fit` checkpoint into `model` (on the CPU) and return its learning rate;
+    the signature of captum's `checkpoints_load_func`."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(saved["model"])
+    return float(saved["lr"])
+
+
 @torch.no_grad()
 def checkpoint_outputs(model: torch.nn.Module, checkpoints: Sequence[str | Path],
                        train_images: np.ndarray, test_images: np.ndarray, *,
@@ -43,8 +51,7 @@ def checkpoint_outputs(model: torch.nn.Module, checkpoints: Sequence[str | Path]
     offer `features(x)` and a final linear layer `fc`, and collect its outputs."""
     outputs = []
     for path in checkpoints:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["model"])
+        lr = load_checkpoint(model, path)
         model.to(device).eval()
 
         def run(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +63,7 @@ def checkpoint_outputs(model: torch.nn.Module, checkpoints: Sequence[str | Path]
                 feats.append(h.cpu().numpy())
             return np.concatenate(probs), np.concatenate(feats)
 
-        outputs.append(CheckpointOutputs(float(saved["lr"]), *run(train_images),
-                                         *run(test_images)))
+        outputs.append(CheckpointOutputs(lr, *run(train_images), *run(test_images)))
     model.cpu()
     return outputs
 
@@ -129,8 +135,7 @@ def influence_matrix_full(model: torch.nn.Module, checkpoints: Sequence[str | Pa
     held in memory (m x P); training gradients are streamed `batch_size` at a time."""
     result = np.zeros((len(train_labels), len(test_labels)))
     for path in checkpoints:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["model"])
+        lr = load_checkpoint(model, path)
         model.eval()
 
         def gradients(images: np.ndarray, labels: np.ndarray, start: int) -> torch.Tensor:
@@ -142,7 +147,7 @@ def influence_matrix_full(model: torch.nn.Module, checkpoints: Sequence[str | Pa
                           for s in range(0, len(test_labels), batch_size)])
         for start in range(0, len(train_labels), batch_size):
             block = gradients(train_images, train_labels, start) @ test.T
-            result[start:start + batch_size] += saved["lr"] * block.numpy()
+            result[start:start + batch_size] += lr * block.numpy()
     return result
 
 

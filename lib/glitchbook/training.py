@@ -51,6 +51,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_name(device: str | torch.device = "auto") -> str:
+    """The resolved device as a person reads it, for records: `cpu` or `cuda (<GPU name>)`."""
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(resolved)})"
+    return "cpu"
+
+
 def progress_interval() -> float:
     """Seconds between progress-bar updates: frequent on a terminal; rare where the output is
     stored (a notebook executed by papermill keeps every update). $TQDM_MININTERVAL wins."""

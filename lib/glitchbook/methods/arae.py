@@ -72,11 +72,8 @@ class Config:
 
 def load(config: Config) -> datasets.ImageDataset:
     """The dataset, subsampled to `max_images` (seeded) when set."""
-    data = datasets.load(config.dataset)
-    if config.max_images and len(data) > config.max_images:
-        rng = np.random.default_rng(config.seed)
-        data = data.subset(np.sort(rng.permutation(len(data))[: config.max_images]))
-    return data
+    return datasets.subsample(datasets.load(config.dataset), config.max_images,
+                              np.random.default_rng(config.seed))
 
 
 def normal_sets(config: Config, data: datasets.ImageDataset) -> list[tuple[int, ...]]:

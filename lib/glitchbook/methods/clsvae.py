@@ -23,7 +23,7 @@ from glitchbook.corruption import (
 )
 from glitchbook.errors import ConfigError
 from glitchbook.models.vaes import MODELS, ImageVAE
-from glitchbook.training import History, fit, resolve_device, tensor_dataset
+from glitchbook.training import History, fit, tensor_dataset
 
 MODEL_NAMES = tuple(MODELS)
 PAPER_EPOCHS = {"fashion": 100, "digits": 100, "frey": 300, "shapes": 200}
@@ -138,14 +138,11 @@ def prepare(config: Config, *, data: datasets.ImageDataset | None = None) -> Pre
         generated = {"seed": config.seed, "n": config.max_images or 5000}
         data = datasets.load(config.dataset, **(generated if config.dataset == "shapes" else {}))
     rng = np.random.default_rng(config.seed)
-    if config.max_images and len(data) > config.max_images:
-        data = data.subset(np.sort(rng.permutation(len(data))[: config.max_images]))
+    data = datasets.subsample(data, config.max_images, rng)
     patterns, mode = recipe(config.dataset)
     corruption = systematic_outliers(data.images, fraction=config.corruption, patterns=patterns,
                                      mode=mode, seed=config.seed)
-    order = rng.permutation(len(data))
-    n_test = int(round(config.test_fraction * len(data)))
-    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+    train, test = datasets.random_split(len(data), config.test_fraction, rng)
     trusted = trusted_set(data.labels, corruption.pattern, per_class=config.trusted,
                           candidates=train, seed=config.seed)
     return Prepared(data, corruption, train, test, trusted)
@@ -233,11 +230,3 @@ def no_repair_error(prepared: Prepared, split: str = "test") -> float:
     truth = c.is_outlier[rows]
     return metrics.repair_error(prepared.data.images[rows][truth], c.images[rows][truth],
                                 c.mask[rows][truth], binary=prepared.binary)
-
-
-def device_name(device: str) -> str:
-    """The resolved device as a string, for the record."""
-    resolved = resolve_device(device)
-    if resolved.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(resolved)})"
-    return "cpu"

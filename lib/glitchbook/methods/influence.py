@@ -79,10 +79,8 @@ def prepare(config: Config) -> Prepared:
     the paper's partner dataset when available, else one class of generated shapes."""
     data = datasets.load(config.dataset)
     rng = np.random.default_rng(config.seed)
-    if config.max_images and len(data) > config.max_images:
-        data = data.subset(np.sort(rng.permutation(len(data))[: config.max_images]))
-    order = rng.permutation(len(data))
-    n_test = int(round(config.test_fraction * len(data)))
+    data = datasets.subsample(data, config.max_images, rng)
+    train, test = datasets.random_split(len(data), config.test_fraction, rng)
     source = OOD_SOURCE.get(config.dataset)
     if source and datasets.is_available(source):
         other = datasets.load(source)
@@ -95,8 +93,7 @@ def prepare(config: Config) -> Prepared:
             other = datasets.ImageDataset(np.repeat(other.images, c, 1), other.labels,
                                           other.class_names, other.name)
     ood_class = int(rng.integers(len(other.class_names)))
-    return Prepared(data, np.sort(order[n_test:]), np.sort(order[:n_test]),
-                    other.images[other.labels == ood_class])
+    return Prepared(data, train, test, other.images[other.labels == ood_class])
 
 
 def _resize(data: datasets.ImageDataset, h: int, w: int) -> datasets.ImageDataset:
