@@ -89,6 +89,8 @@ def test_self_influence_agrees_with_captum_tracincp_fast(trained):
     ours = influence.self_influence(outputs, g.labels)
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
     assert spearmanr(ours, theirs).statistic > 0.9999
+    alone = influence.checkpoint_outputs(model, checkpoints, g.images[:10], g.images[:0])
+    assert alone[0].test_features.shape == (0, 64) and alone[0].train_probs.shape == (10, 10)
 
 
 def test_full_gradient_tracin_on_the_last_layer_equals_the_fast_variant(trained, digits):
@@ -119,6 +121,11 @@ def test_classifiers_give_logits_features_and_learn(name, digits):
     history = fit(model, tensor_dataset(digits.images[:256], digits.labels[:256]), epochs=5,
                   batch_size=32, lr=0.05, optimizer="sgd", device="cpu", progress=False)
     assert history.losses[-1] < history.losses[0]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():  # batch norm folded into the convolutions: same features, model kept
+        torch.testing.assert_close(influence.inference_features(model)(x),
+                                   model.eval().features(x), rtol=1e-4, atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_influence_config_takes_the_authors_settings_per_model():

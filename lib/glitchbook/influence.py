@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+from torch.fx.experimental.optimization import fuse
 
 from glitchbook.errors import ConfigError
 
@@ -35,7 +37,7 @@ class CheckpointOutputs:
     test_features: np.ndarray
 
 
-def load_checkpoint(model: torch.nn.Module, path: str | Path) -> float:
+def load_checkpoint(model: nn.Module, path: str | Path) -> float:
     """Load a `training.fit` checkpoint into `model` (on the CPU) and return its learning rate;
     the signature of captum's `checkpoints_load_func`."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -43,29 +45,54 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> float:
     return float(saved["lr"])
 
 
-@torch.no_grad()
-def checkpoint_outputs(model: torch.nn.Module, checkpoints: Sequence[str | Path],
+class _Features(nn.Module):
+    """`model.features` as a module's forward, so torch.fx can trace and fuse it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
+def inference_features(model: nn.Module) -> nn.Module:
+    """`model.features` for inference in eval mode: with batch norm folded into the convolution
+    before it (torch.fx), which makes a ResNet's forward pass about a fifth faster on a CPU."""
+    features = _Features(model.eval())
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        # a traced copy of the module tree; the fused convolutions are new modules, so `model`
+        # itself is left as it was
+        return fuse(torch.fx.symbolic_trace(features), inplace=True, no_trace=True)
+    return features
+
+
+@torch.inference_mode()
+def checkpoint_outputs(model: nn.Module, checkpoints: Sequence[str | Path],
                        train_images: np.ndarray, test_images: np.ndarray, *,
-                       batch_size: int = 512, device: str = "cpu") -> list[CheckpointOutputs]:
+                       batch_size: int = 128, device: str = "cpu") -> list[CheckpointOutputs]:
     """Load each checkpoint (`training.fit`'s files: weights and lr) into `model`, which must
-    offer `features(x)` and a final linear layer `fc`, and collect its outputs."""
+    offer `features(x)` and a final linear layer `fc`, and collect its outputs. Only forward
+    passes, with no autograd graph: small batches keep the activations in the CPU's cache."""
     outputs = []
     for path in checkpoints:
         lr = load_checkpoint(model, path)
-        model.to(device).eval()
-
-        def run(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            probs, feats = [], []
-            for start in range(0, len(images), batch_size):
-                x = torch.from_numpy(images[start:start + batch_size]).to(device)
-                h = model.features(x)
-                probs.append(torch.softmax(model.fc(h), 1).cpu().numpy())
-                feats.append(h.cpu().numpy())
-            return np.concatenate(probs), np.concatenate(feats)
-
-        outputs.append(CheckpointOutputs(lr, *run(train_images), *run(test_images)))
+        features = inference_features(model.to(device))
+        train = _probs_and_features(features, model.fc, train_images, batch_size, device)
+        test = _probs_and_features(features, model.fc, test_images, batch_size, device)
+        outputs.append(CheckpointOutputs(lr, *train, *test))
     model.cpu()
     return outputs
+
+
+def _probs_and_features(features: nn.Module, fc: nn.Module, images: np.ndarray, batch_size: int,
+                        device: str) -> tuple[np.ndarray, np.ndarray]:
+    probs, feats = [], []
+    for start in range(0, max(len(images), 1), batch_size):  # no images: one empty batch
+        h = features(torch.from_numpy(images[start:start + batch_size]).to(device))
+        probs.append(torch.softmax(fc(h), 1).cpu().numpy())
+        feats.append(h.cpu().numpy())
+    return np.concatenate(probs), np.concatenate(feats)
 
 
 def _errors(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -104,7 +131,7 @@ def self_influence(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarra
     return total
 
 
-def per_sample_gradients(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+def per_sample_gradients(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                          params: Sequence[str]) -> torch.Tensor:
     """Flattened gradients of each sample's cross-entropy w.r.t. the named parameters, N x P
     (torch.func: one vectorised backward pass a batch)."""
@@ -125,7 +152,7 @@ def per_sample_gradients(model: torch.nn.Module, images: torch.Tensor, labels: t
     return torch.cat([grads[name].reshape(len(images), -1) for name in params], 1)
 
 
-def influence_matrix_full(model: torch.nn.Module, checkpoints: Sequence[str | Path],
+def influence_matrix_full(model: nn.Module, checkpoints: Sequence[str | Path],
                           train_images: np.ndarray, train_labels: np.ndarray,
                           test_images: np.ndarray, test_labels: np.ndarray, *,
                           params: Sequence[str] = ("layer3.2.conv2.weight", "fc.weight"),
