@@ -67,7 +67,8 @@ def test_tracin_of_a_sample_with_itself_is_its_self_influence(trained):
 
 def test_signals_score_every_sample_and_mislabel_signals_beat_chance(trained):
     g, test_labels, outputs, *_ = trained
-    scores = influence.all_signals(outputs, g.labels, test_labels, 10)
+    scores = influence.all_signals(influence.FastTracIn(outputs, test_labels), g.labels,
+                                   test_labels, 10)
     for name in influence.SIGNALS:
         assert scores[name].shape == (len(g.labels),) and np.isfinite(scores[name]).all(), name
     for name in ("SI", "CNCI"):
@@ -109,6 +110,17 @@ def test_full_gradient_tracin_on_the_last_layer_equals_the_fast_variant(trained,
                                         test_images[:2], test_labels[:2], params=("head.w",))
 
 
+def test_signals_run_on_full_gradients_and_full_self_influence_is_the_diagonal(trained):
+    g, _, _, model, checkpoints = trained
+    images, labels = g.images[:24], g.labels[:24]
+    full = influence.FullTracIn(model, checkpoints[-2:], images, images, labels)
+    np.testing.assert_allclose(full.self_influence(labels), np.diag(full.matrix(labels)),
+                               rtol=1e-6)
+    scores = influence.all_signals(full, labels, labels, 10)
+    assert all(np.isfinite(scores[name]).all() and len(scores[name]) == 24
+               for name in influence.SIGNALS)
+
+
 @pytest.mark.parametrize("name", ["resnet20", "vit", "convnext"])
 def test_classifiers_give_logits_features_and_learn(name, digits):
     from glitchbook.models.classifiers import CLASSIFIERS
@@ -139,3 +151,9 @@ def test_influence_config_takes_the_authors_settings_per_model():
         method.Config.for_run("mnist-5k", model="lenet")
     with pytest.raises(ConfigError, match="unknown glitch"):
         method.Config.for_run("mnist-5k", glitches=("typos",))
+    with pytest.raises(ConfigError, match="unknown gradients"):
+        method.Config.for_run("mnist-5k", gradients="half")
+    with pytest.raises(ConfigError, match="use gradients='fast'"):
+        method.Config.for_run("mnist-5k", model="vit", gradients="full")
+    with pytest.raises(ConfigError, match="cleanlab_folds"):
+        method.Config.for_run("mnist-5k", cleanlab_folds=1)

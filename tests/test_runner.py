@@ -51,6 +51,20 @@ def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     assert any(o.get("output_type") == "display_data" for c in notebook.cells
                for o in c.get("outputs", []))  # figures are in the executed notebook
     assert {p.name for p in (run_dir / "figures").iterdir()} >= {"repairs.png", "patterns.png"}
+    streams = [o["text"] for c in notebook.cells for o in c.get("outputs", [])
+               if o.get("output_type") == "stream"]
+    assert streams and not any("\r" in text for text in streams)  # progress bars settled
+
+
+def test_settled_streams_keep_a_progress_bars_last_state():
+    outputs = [nbformat.v4.new_output("stream", name="stderr", text="\rfit:  0%"),
+               nbformat.v4.new_output("stream", name="stderr", text="\rfit: 50%\rfit: 100%\n"),
+               nbformat.v4.new_output("display_data", data={"text/plain": "figure"}),
+               nbformat.v4.new_output("stream", name="stdout", text="done\r\nnext\n")]
+    settled = runner.settle_streams(outputs)
+    assert [o["text"] for o in settled if o["output_type"] == "stream"] == [
+        "fit: 100%\n", "done\nnext\n"]
+    assert len(settled) == 3
 
 
 def test_the_arae_notebook_runs_every_model_and_the_baseline(matrix, book_root):
@@ -67,7 +81,8 @@ def test_the_influence_notebook_scores_every_signal_for_every_glitch_type(matrix
     outcome = matrix["influence/digits"]
     assert outcome.status == "ok", outcome.error
     record = records.load(runner.paths(outcome.spec, book_root)[1])
-    assert set(record.metrics["models"]) >= {"SI", "CNCI", "PCID", "CFRank", "cleanlab"}
+    assert set(record.metrics["models"]) >= {"SI", "CNCI", "PCID", "CFRank", "cleanlab",
+                                             "cleanlab, own k", "cleanlab, in-sample"}
     for scores in record.metrics["models"].values():
         assert set(scores) == {"f1_uniform", "f1_class", "f1_anomaly", "f1_mixed"}
     assert 0 <= record.metrics["characterisation"]["mixed"] <= 1

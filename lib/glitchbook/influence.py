@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -85,6 +86,14 @@ def checkpoint_outputs(model: nn.Module, checkpoints: Sequence[str | Path],
     return outputs
 
 
+@torch.inference_mode()
+def predict(model: nn.Module, images: np.ndarray, *, batch_size: int = 128,
+            device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """`model`'s softmax probabilities (N x C) and final-layer inputs (N x d), in eval mode."""
+    features = inference_features(model.to(device))
+    return _probs_and_features(features, model.fc, images, batch_size, device)
+
+
 def _probs_and_features(features: nn.Module, fc: nn.Module, images: np.ndarray, batch_size: int,
                         device: str) -> tuple[np.ndarray, np.ndarray]:
     probs, feats = [], []
@@ -131,6 +140,9 @@ def self_influence(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarra
     return total
 
 
+FULL_PARAMS = ("layer3.2.conv2.weight", "fc.weight")  # within the layers the authors tune
+
+
 def per_sample_gradients(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                          params: Sequence[str]) -> torch.Tensor:
     """Flattened gradients of each sample's cross-entropy w.r.t. the named parameters, N x P
@@ -152,30 +164,99 @@ def per_sample_gradients(model: nn.Module, images: torch.Tensor, labels: torch.T
     return torch.cat([grads[name].reshape(len(images), -1) for name in params], 1)
 
 
+def _gradient_batches(model: nn.Module, images: np.ndarray, labels: np.ndarray,
+                      params: Sequence[str], batch_size: int, device: str):
+    """(rows, N x P float64 gradients) for `batch_size` samples at a time, at the loaded weights."""
+    for start in range(0, len(labels), batch_size):
+        rows = slice(start, start + batch_size)
+        x = torch.from_numpy(images[rows]).to(device)
+        y = torch.from_numpy(np.asarray(labels[rows])).to(device)
+        yield rows, per_sample_gradients(model, x, y, params).double()
+
+
 def influence_matrix_full(model: nn.Module, checkpoints: Sequence[str | Path],
                           train_images: np.ndarray, train_labels: np.ndarray,
                           test_images: np.ndarray, test_labels: np.ndarray, *,
-                          params: Sequence[str] = ("layer3.2.conv2.weight", "fc.weight"),
-                          batch_size: int = 256) -> np.ndarray:
-    """TracIn with the full gradients of the named parameters (the authors tune `layer3.2` and
-    `fc`): I_ij = sum_k lr_k g_i(w_k) . g_j(w_k), n x m. The test gradients of a checkpoint are
-    held in memory (m x P); training gradients are streamed `batch_size` at a time."""
+                          params: Sequence[str] = FULL_PARAMS, batch_size: int = 256,
+                          device: str = "cpu") -> np.ndarray:
+    """TracIn with the full gradients of the named parameters: I_ij = sum_k lr_k g_i(w_k) .
+    g_j(w_k), n x m. A checkpoint's test gradients are held in memory (m x P); training
+    gradients are streamed `batch_size` at a time."""
     result = np.zeros((len(train_labels), len(test_labels)))
     for path in checkpoints:
         lr = load_checkpoint(model, path)
-        model.eval()
-
-        def gradients(images: np.ndarray, labels: np.ndarray, start: int) -> torch.Tensor:
-            x = torch.from_numpy(images[start:start + batch_size])
-            y = torch.from_numpy(labels[start:start + batch_size])
-            return per_sample_gradients(model, x, y, params).double()
-
-        test = torch.cat([gradients(test_images, test_labels, s)
-                          for s in range(0, len(test_labels), batch_size)])
-        for start in range(0, len(train_labels), batch_size):
-            block = gradients(train_images, train_labels, start) @ test.T
-            result[start:start + batch_size] += lr * block.numpy()
+        model.to(device).eval()
+        test = torch.cat([g for _, g in _gradient_batches(model, test_images, test_labels, params,
+                                                          batch_size, device)])
+        for rows, g in _gradient_batches(model, train_images, train_labels, params, batch_size,
+                                         device):
+            result[rows] += lr * (g @ test.T).cpu().numpy()
+    model.cpu()
     return result
+
+
+def self_influence_full(model: nn.Module, checkpoints: Sequence[str | Path],
+                        train_images: np.ndarray, train_labels: np.ndarray, *,
+                        params: Sequence[str] = FULL_PARAMS, batch_size: int = 256,
+                        device: str = "cpu") -> np.ndarray:
+    """SI(i) = sum_k lr_k ||g_i(w_k)||^2 with the full gradients of the named parameters."""
+    total = np.zeros(len(train_labels))
+    for path in checkpoints:
+        lr = load_checkpoint(model, path)
+        model.to(device).eval()
+        for rows, g in _gradient_batches(model, train_images, train_labels, params, batch_size,
+                                         device):
+            total[rows] += lr * (g**2).sum(1).cpu().numpy()
+    model.cpu()
+    return total
+
+
+class TracIn(Protocol):
+    """What the signals ask of TracIn: the training x held-out influence matrix for given
+    training labels (over every checkpoint, or the last one only) and self-influence."""
+
+    def matrix(self, train_labels: np.ndarray, *, last_only: bool = False) -> np.ndarray: ...
+
+    def self_influence(self, train_labels: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FastTracIn:
+    """Last-layer TracIn from `checkpoint_outputs`: the default, one forward pass a checkpoint."""
+
+    outputs: Sequence[CheckpointOutputs]
+    test_labels: np.ndarray
+
+    def matrix(self, train_labels: np.ndarray, *, last_only: bool = False) -> np.ndarray:
+        outputs = self.outputs[-1:] if last_only else self.outputs
+        return influence_matrix(outputs, train_labels, self.test_labels)
+
+    def self_influence(self, train_labels: np.ndarray) -> np.ndarray:
+        return self_influence(self.outputs, train_labels)
+
+
+@dataclass(frozen=True)
+class FullTracIn:
+    """TracIn with per-sample gradients of the named parameters at every checkpoint: slower
+    (a backward pass a sample), closer to the authors' tuned layers."""
+
+    model: nn.Module
+    checkpoints: Sequence[str | Path]
+    train_images: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    params: Sequence[str] = FULL_PARAMS
+    device: str = "cpu"
+
+    def matrix(self, train_labels: np.ndarray, *, last_only: bool = False) -> np.ndarray:
+        checkpoints = self.checkpoints[-1:] if last_only else self.checkpoints
+        return influence_matrix_full(self.model, checkpoints, self.train_images, train_labels,
+                                     self.test_images, self.test_labels, params=self.params,
+                                     device=self.device)
+
+    def self_influence(self, train_labels: np.ndarray) -> np.ndarray:
+        return self_influence_full(self.model, self.checkpoints, self.train_images, train_labels,
+                                   params=self.params, device=self.device)
 
 
 def class_sums(matrix: np.ndarray, test_labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -199,21 +280,21 @@ def gd_class(matrix: np.ndarray, test_labels: np.ndarray, n_classes: int) -> np.
     return -class_sums(matrix, test_labels, n_classes).min(1)
 
 
-def cnci(outputs: Sequence[CheckpointOutputs], matrix: np.ndarray, train_labels: np.ndarray,
-         test_labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def cnci(tracin: TracIn, matrix: np.ndarray, train_labels: np.ndarray, test_labels: np.ndarray,
+         n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """CNCI, the paper's mislabel signal. c*(i) = argmin_c sum_{j: y_j = c} min(I_ij, 0), the
     class a sample harms most, is taken as its counterfactual label; I' is the influence with
     label c*(i) at the last checkpoint; CNCI(i) = sum_{j: y_j = y_i} min(I'_ij, 0).
     Returns (scores, c*), c* being the suggested repair of the label."""
     harm = class_sums(np.minimum(matrix, 0), test_labels, n_classes)
     counterfactual = harm.argmin(1)
-    flipped = influence_matrix(outputs[-1:], counterfactual, test_labels)
+    flipped = tracin.matrix(counterfactual, last_only=True)
     own = class_sums(np.minimum(flipped, 0), test_labels, n_classes)
     return own[np.arange(len(train_labels)), train_labels], counterfactual
 
 
-def pcid(outputs: Sequence[CheckpointOutputs], matrix: np.ndarray, train_labels: np.ndarray,
-         test_labels: np.ndarray, n_classes: int) -> np.ndarray:
+def pcid(tracin: TracIn, matrix: np.ndarray, test_labels: np.ndarray,
+         n_classes: int) -> np.ndarray:
     """PCID, the paper's anomaly signal. PIL_c(i) = sum_{j: y_j = c} max(I_ij, 0); c2(i) is the
     class with the second-largest PIL; PIL' is PIL under label c2 at the last checkpoint;
     PCID(i) = 1 / (w(i) * max_c |PIL_c(i) - PIL'_c(i)|), w(i) = sum_j max(I_ij, 0). An anomaly
@@ -221,7 +302,7 @@ def pcid(outputs: Sequence[CheckpointOutputs], matrix: np.ndarray, train_labels:
     positive = np.maximum(matrix, 0)
     pil = class_sums(positive, test_labels, n_classes)
     second = np.argsort(pil, axis=1)[:, -2]
-    flipped = influence_matrix(outputs[-1:], second, test_labels)
+    flipped = tracin.matrix(second, last_only=True)
     pil_flipped = class_sums(np.maximum(flipped, 0), test_labels, n_classes)
     change = np.abs(pil - pil_flipped).max(1)
     return 1.0 / (positive.sum(1) * change + 1e-30)
@@ -236,18 +317,18 @@ def cfrank(cnci_scores: np.ndarray, pcid_scores: np.ndarray) -> tuple[np.ndarray
     return np.maximum(rank_cnci, rank_pcid), np.where(rank_cnci >= rank_pcid, 1, 2)
 
 
-def all_signals(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarray,
-                test_labels: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
+def all_signals(tracin: TracIn, train_labels: np.ndarray, test_labels: np.ndarray,
+                n_classes: int) -> dict[str, np.ndarray]:
     """Every signal of SIGNALS for the training samples, plus `CFRank-kind` and `CNCI-label`."""
-    matrix = influence_matrix(outputs, train_labels, test_labels)
+    matrix = tracin.matrix(train_labels)
     scores = {
-        "SI": self_influence(outputs, train_labels),
+        "SI": tracin.self_influence(train_labels),
         "MAI": marginal_absolute_influence(matrix),
         "MI": marginal_influence(matrix),
         "GD-class": gd_class(matrix, test_labels, n_classes),
     }
-    scores["CNCI"], scores["CNCI-label"] = cnci(outputs, matrix, train_labels, test_labels,
+    scores["CNCI"], scores["CNCI-label"] = cnci(tracin, matrix, train_labels, test_labels,
                                                 n_classes)
-    scores["PCID"] = pcid(outputs, matrix, train_labels, test_labels, n_classes)
+    scores["PCID"] = pcid(tracin, matrix, test_labels, n_classes)
     scores["CFRank"], scores["CFRank-kind"] = cfrank(scores["CNCI"], scores["PCID"])
     return scores

@@ -173,8 +173,8 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
         run_dir.mkdir(parents=True, exist_ok=True)
         _execute_notebook(template, out, spec.parameters(run_dir), spec.profile, root)
         record = load(run_dir / RECORD_NAME)
-        _retitle(out, f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
-                      f"({spec.profile} profile)")
+        _tidy(out, f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
+                   f"({spec.profile} profile)")
     except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
         error = str(err) if isinstance(err, GlitchbookError) else _describe(err)
         if not isinstance(err, ConfigError):
@@ -188,17 +188,39 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
                    record.timings["kernel_peak_rss_mb"])
 
 
-def _retitle(notebook: Path, title: str) -> None:
-    """Give an executed notebook its own page title (the template's first heading is generic)."""
+def _tidy(notebook: Path, title: str) -> None:
+    """Give an executed notebook its own page title (the template's first heading is generic)
+    and its progress bars as a terminal would leave them (`settle_streams`)."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
         first.source = "\n".join([f"# {title}", *first.source.splitlines()[1:]])
-        tmp = notebook.with_suffix(".tmp")
-        nbformat.write(nb, tmp)
-        os.replace(tmp, notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = settle_streams(cell.outputs)
+    tmp = notebook.with_suffix(".tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, notebook)
+
+
+def settle_streams(outputs: list) -> list:
+    """Merge consecutive outputs of one stream and keep, on each line, what follows its last
+    carriage return: a progress bar's final state instead of every redraw."""
+    settled: list = []
+    for out in outputs:
+        last = settled[-1] if settled else None
+        if (out.get("output_type") == "stream" and last is not None
+                and last.get("output_type") == "stream" and last["name"] == out["name"]):
+            last["text"] += out["text"]
+        else:
+            settled.append(out)
+    for out in settled:
+        if out.get("output_type") == "stream":
+            out["text"] = "\n".join(([part for part in line.split("\r") if part] or [""])[-1]
+                                    for line in out["text"].split("\n"))
+    return settled
 
 
 def _peak_rss_mb() -> float:

@@ -1,9 +1,9 @@
 """The influence chapter's experiment: inject one kind of glitch into a training split, train
 ResNet-20 with `training.fit` (a checkpoint each epoch), compute every TracIn signal on a held-out
-split, and flag the top-k samples (k = the true number of glitches). cleanlab's label-quality
-score on the same model is the non-influence baseline. Settings are the authors' (SGD, lr 0.01,
-batch 128, 7 epochs for ResNet-20); anomalies come from generated shapes where the paper's
-second dataset is not available offline.
+split, and flag the top-k samples (k = the true number of glitches). cleanlab is the
+non-influence baseline, on out-of-sample probabilities from a cross-validation of the same
+model. Settings are the authors' (SGD, lr 0.01, batch 128, 7 epochs for ResNet-20); anomalies
+come from generated shapes where the paper's second dataset is not available offline.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
 
 from glitchbook import datasets, influence, metrics
 from glitchbook.config import check_profile, override
@@ -20,10 +22,14 @@ from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import CLASSIFIERS
 from glitchbook.training import History, fit, tensor_dataset
 
-CLEANLAB = "cleanlab"
+CLEANLAB = "cleanlab"  # its label-quality ranking, top-k flagged like the signals
+CLEANLAB_OWN = "cleanlab, own k"  # find_label_issues: confident learning picks how many to flag
+CLEANLAB_IN_SAMPLE = "cleanlab, in-sample"  # the ranking on the influence model's own outputs
+CLEANLAB_NAMES = (CLEANLAB, CLEANLAB_OWN, CLEANLAB_IN_SAMPLE)
 # The authors' training table (learning rate, epochs) for MNIST; they fine-tune pretrained
 # models, ours learn from scratch.
 MODEL_SETTINGS = {"resnet20": (0.01, 7), "vit": (0.1, 2), "convnext": (0.05, 2)}
+GRADIENTS = ("fast", "full")
 OOD_SOURCE = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}  # the authors' pairs
 
 
@@ -42,6 +48,8 @@ class Config:
     lr: float = 0.01
     test_fraction: float = 0.2
     max_images: int = 0  # 0 = all
+    cleanlab_folds: int = 2  # cross-validation folds for cleanlab's out-of-sample probabilities
+    gradients: str = "fast"  # fast: last layer (checkpoint outputs); full: influence.FULL_PARAMS
 
     @classmethod
     def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
@@ -54,9 +62,16 @@ class Config:
         lr, epochs = MODEL_SETTINGS[model]
         preset = {"smoke": dict(epochs=3, max_images=800, lr=0.05),
                   "default": dict(lr=lr, epochs=epochs),
-                  "paper": dict(lr=lr, epochs=epochs, max_images=7000)}[profile]
+                  "paper": dict(lr=lr, epochs=epochs, max_images=7000, cleanlab_folds=5)}[profile]
         config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
         check_fraction(config.rate, "glitch rate")
+        if config.gradients not in GRADIENTS:
+            raise ConfigError(f"unknown gradients {config.gradients!r}; use fast or full")
+        if config.gradients == "full" and config.model != "resnet20":
+            raise ConfigError("full gradients name ResNet-20's layers; use gradients='fast' for "
+                              f"{config.model}")
+        if config.cleanlab_folds < 2:
+            raise ConfigError(f"cleanlab_folds must be at least 2, got {config.cleanlab_folds}")
         unknown = sorted(set(config.glitches) - set(GLITCH_KINDS))
         if unknown or not config.glitches:
             raise ConfigError(f"unknown glitch type(s) {unknown}; use {', '.join(GLITCH_KINDS)}")
@@ -130,12 +145,18 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
     test_images, test_labels = data.images[prepared.test], data.labels[prepared.test]
     outputs = influence.checkpoint_outputs(model, history.checkpoints, glitches.images,
                                            test_images, device=str(history.device))
-    scores = influence.all_signals(outputs, glitches.labels, test_labels, n_classes)
-    scores[CLEANLAB] = label_issue_scores(glitches.labels, outputs[-1].train_probs)
+    tracin = (influence.FastTracIn(outputs, test_labels) if config.gradients == "fast" else
+              influence.FullTracIn(model, history.checkpoints, glitches.images, test_images,
+                                   test_labels, device=str(history.device)))
+    scores = influence.all_signals(tracin, glitches.labels, test_labels, n_classes)
+    probs = out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
+                                progress=progress)
+    scores[CLEANLAB], own_flags = label_issues(glitches.labels, probs)
+    scores[CLEANLAB_IN_SAMPLE] = label_issues(glitches.labels, outputs[-1].train_probs)[0]
     accuracy = float((outputs[-1].test_probs.argmax(1) == test_labels).mean())
-    flagged_names = (*influence.SIGNALS, CLEANLAB)
     f1 = {name: metrics.f1_at_contamination(glitches.is_glitch, scores[name])
-          for name in flagged_names}
+          for name in (*influence.SIGNALS, CLEANLAB, CLEANLAB_IN_SAMPLE)}
+    f1[CLEANLAB_OWN] = float(f1_score(glitches.is_glitch, own_flags))
     return GlitchResult(kind, glitches, history, accuracy, scores, f1,
                         characterisation(glitches, scores) if kind == "mixed" else None)
 
@@ -149,17 +170,38 @@ def build_classifier(name: str, shape: tuple[int, int, int], n_classes: int) -> 
     return CLASSIFIERS[name](shape[0], n_classes)
 
 
-def label_issue_scores(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """cleanlab's self-confidence label quality, turned round: higher = more suspicious.
-    The probabilities are the final model's on its own training data (no cross-validation)."""
+def out_of_sample_probs(config: Config, glitches: Glitches, shape: tuple[int, int, int],
+                        n_classes: int, *, device: str, progress: bool) -> np.ndarray:
+    """Each training sample's predicted probabilities from a model that did not see it, as
+    cleanlab asks: stratified `config.cleanlab_folds`-fold cross-validation (seeded), each fold
+    trained with the run's settings."""
+    images, labels = glitches.images, glitches.labels
+    probs = np.zeros((len(labels), n_classes), np.float32)
+    folds = StratifiedKFold(config.cleanlab_folds, shuffle=True, random_state=config.seed)
+    for k, (seen, held_out) in enumerate(folds.split(images, labels)):
+        torch.manual_seed(config.seed + 1 + k)
+        model = build_classifier(config.model, shape, n_classes)
+        history = fit(model, tensor_dataset(images[seen], labels[seen]), epochs=config.epochs,
+                      batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
+                      device=device, seed=config.seed + 1 + k, progress=progress,
+                      name=f"{config.model} for cleanlab, fold {k + 1}/{config.cleanlab_folds}")
+        probs[held_out] = influence.predict(model, images[held_out],
+                                            device=str(history.device))[0]
+    return probs
+
+
+def label_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab on out-of-sample probabilities: the self-confidence label quality turned round
+    (higher = more suspicious), and `find_label_issues`' own flags (confident learning)."""
     import warnings
 
     from tqdm import TqdmWarning
 
     with warnings.catch_warnings():  # cleanlab imports tqdm.auto, which warns without ipywidgets
         warnings.simplefilter("ignore", TqdmWarning)
+        from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
-    return 1.0 - get_label_quality_scores(labels, probs)
+    return 1.0 - get_label_quality_scores(labels, probs), find_label_issues(labels, probs)
 
 
 def characterisation(glitches: Glitches, scores: dict[str, np.ndarray]) -> float:
