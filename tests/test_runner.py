@@ -28,12 +28,14 @@ def book_root(tmp_path_factory, root) -> Path:
 
 @pytest.fixture(scope="module")
 def matrix(book_root):
-    """clsvae on digits (works) and fashion-mnist (offline: fails), arae on digits; smoke."""
+    """clsvae on digits (works) and fashion-mnist (offline: fails), arae and influence on
+    digits, ambiguity on mnist-5k; smoke."""
     mp = pytest.MonkeyPatch()
     mp.setenv("GLITCHBOOK_OFFLINE", "1")
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
     specs = runner.plan(["clsvae"], ["digits", "fashion-mnist"], "smoke", device="cpu")
     specs += runner.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
+    specs += runner.plan(["ambiguity"], ["mnist-5k"], "smoke", device="cpu")
     outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
     yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
     mp.undo()
@@ -86,6 +88,18 @@ def test_the_influence_notebook_scores_every_signal_for_every_glitch_type(matrix
     for scores in record.metrics["models"].values():
         assert set(scores) == {"f1_uniform", "f1_class", "f1_anomaly", "f1_mixed"}
     assert 0 <= record.metrics["characterisation"]["mixed"] <= 1
+
+
+def test_the_ambiguity_notebook_measures_and_clusters_each_setting(matrix, book_root):
+    outcome = matrix["ambiguity/mnist-5k"]
+    assert outcome.status == "ok", outcome.error
+    out, run_dir = runner.paths(outcome.spec, book_root)
+    record = records.load(run_dir)
+    setting = record.metrics["models"]["7v1 nf1"]
+    assert 0 <= setting["acd_synthetic"] <= 0.5 and setting["fid_all"] >= 0
+    assert setting["gmm_k"] in (3, 4) and -1 <= setting["silhouette"] <= 1
+    assert {p.name for p in (run_dir / "figures").iterdir()} >= {
+        "confidence_7v1_nf1.png", "ambiguous_7v1_nf1.png", "prototypes_7v1_nf1.png"}
 
 
 def test_an_unavailable_dataset_fails_clearly_and_the_rest_goes_on(matrix, book_root):
@@ -159,6 +173,9 @@ def test_smoke_book_build_contains_the_results_table(matrix, book_root):
     assert "AUROC per normal class" in arae_html and "KNN (PyOD)" in arae_html
     influence_html = (book_root / "_build/html/book/influence/results.html").read_text()
     assert "F1 anomalies" in influence_html and "CFRank" in influence_html
+    ambiguity_html = (book_root / "_build/html/book/ambiguity/results.html").read_text()
+    assert "Table 3" in ambiguity_html and "7v1 nf1" in ambiguity_html
+    assert "paper FID (Inception)" in ambiguity_html  # never in our FD column
     summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
                           / "record.json").read_text())
     best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])

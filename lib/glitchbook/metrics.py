@@ -7,6 +7,8 @@ pixel over the selected cells and averaged over pixels (Brier score for binary i
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
@@ -75,3 +77,36 @@ def repair_error(clean: np.ndarray, repaired: np.ndarray, mask: np.ndarray, *,
                  binary: bool) -> float:
     """SMSE, or the Brier score when the images are binary, as the CLSVAE authors report."""
     return brier(clean, repaired, mask) if binary else smse(clean, repaired, mask)
+
+
+def acd(probs: np.ndarray) -> float:
+    """Average confidence distance: mean |0.5 - p| of a binary classifier's probabilities;
+    0 when every image sits on the decision boundary, 0.5 when all are certain."""
+    return float(np.mean(np.abs(0.5 - np.asarray(probs, float))))
+
+
+def in_band(probs: np.ndarray, width: float = 0.1) -> np.ndarray:
+    """Which images are ambiguous: |p - 0.5| < `width` (the authors' band: 0.4 < p < 0.6)."""
+    return np.abs(np.asarray(probs, float) - 0.5) < width
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N x d each), the formula
+    of FID: ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    from scipy import linalg
+
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if min(len(a), len(b)) < 2:
+        raise ValueError("the Fréchet distance needs at least two samples on each side")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            root = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():
+            raise linalg.LinAlgError("non-finite square root")
+    except (linalg.LinAlgError, linalg.LinAlgWarning):  # singular (dead features): offset
+        eps = np.eye(len(cov_a)) * 1e-6
+        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))

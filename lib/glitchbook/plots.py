@@ -81,6 +81,21 @@ def grouped_bars(values: dict[str, dict[str, float]], title: str, ylabel: str,
     return fig
 
 
+def histograms(values: dict[str, np.ndarray], title: str, xlabel: str, *,
+               span: tuple[float, float] | None = None, bins: int = 40) -> plt.Figure:
+    """Overlaid density histograms of each sample (label -> values); `span` shades a range."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    edges = np.linspace(0, 1, bins + 1)
+    for label, v in values.items():
+        ax.hist(v, bins=edges, density=True, histtype="step", linewidth=1.5, label=label)
+    if span:
+        ax.axvspan(*span, color="grey", alpha=0.2, label="ambiguity band")
+    ax.set(xlabel=xlabel, ylabel="density", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(losses: dict[str, list[float]], title: str) -> plt.Figure:
     """Mean training loss per epoch of each model, each scaled to its own first epoch."""
     fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -44,8 +44,11 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
     """('yes' | 'partly' | 'no', detail): is the paper's best model (or, per metric,
     `claim_best[metric]`) best on each claim metric, among all models or among `claim_against`
-    when the paper names its rivals?"""
+    when the paper names its rivals? With `claim_true: <metric>` the claim is checked per
+    setting by the run itself (1 = holds) and the verdict counts the settings where it held."""
     models = record.metrics.get("models", {})
+    if "claim_true" in spec:
+        return _settings_verdict(models, spec["claim_true"])
     if "claim_against" in spec:
         models = {m: v for m, v in models.items()
                   if m in (spec["best_model"], *spec["claim_against"])}
@@ -66,6 +69,15 @@ def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
     return verdict, "; ".join(detail)
 
 
+def _settings_verdict(models: dict[str, dict], metric: str) -> tuple[str, str]:
+    held = [m for m, v in models.items() if v.get(metric)]
+    failed = [m for m in models if m not in held]
+    verdict = "yes" if not failed else "partly" if held else "no"
+    detail = [f"holds for {', '.join(held)}" if held else "",
+              f"not for {', '.join(failed)}" if failed else ""]
+    return verdict, "; ".join(d for d in detail if d)
+
+
 def method_page(method: str, records: list[RunRecord]) -> str:
     """The generated Markdown for one method's results."""
     spec = paper(method)
@@ -84,7 +96,9 @@ def method_page(method: str, records: list[RunRecord]) -> str:
                 heading += f" (a `{side['profile']}`-profile setting: compare with care)"
         else:
             heading += " · paper: no value for this dataset (our numbers only)"
-        parts += [heading, "", _metric_table(record, spec, side), ""]
+        tables = (_grouped_tables(record, spec, side) if "tables" in spec
+                  else _metric_table(record, spec, side))
+        parts += [heading, "", tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
     if ok:
@@ -123,6 +137,37 @@ def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) ->
     more = markdown_table(["model", *map(label, others)],
                           [[m, *(models[m].get(k) for k in others)] for m in present])
     return markdown_table(header, rows) + "\n\nMore metrics (ours):\n\n" + more
+
+
+def _grouped_tables(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
+    """One table per entry of `spec["tables"]` (a title and its metrics), a row per model or
+    setting, each metric beside the paper's value. A metric with a `paper_label` is not the
+    same measurement on both sides: its paper column carries that label and no difference."""
+    models = record.metrics.get("models", {})
+    present = [m for m in spec["models"] if m in models] or list(models)
+    theirs = (side or {}).get("values", {})
+    blocks = []
+    for table in spec["tables"]:
+        header, rows = ["setting"], [[m] for m in present]
+        for metric in table["metrics"]:
+            info = spec["metrics"][metric]
+            arrow = {"higher": " ↑", "lower": " ↓"}.get(info["better"], "")
+            header.append(info["label"] + arrow)
+            paired = bool(side) and any(
+                metric in v for v in theirs.values())
+            if paired:
+                header += [info.get("paper_label", "paper")] + ([] if "paper_label" in info
+                                                                 else ["Δ"])
+            for row, model in zip(rows, present, strict=True):
+                ours = models[model].get(metric)
+                row.append(ours)
+                if paired:
+                    ref = theirs.get(model, {}).get(metric)
+                    row.append(ref)
+                    if "paper_label" not in info:
+                        row.append(None if ref is None or ours is None else ours - ref)
+        blocks.append(f"**{table['title']}**\n\n" + markdown_table(header, rows))
+    return "\n\n".join(blocks)
 
 
 def _per_class_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:

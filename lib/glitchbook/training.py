@@ -7,6 +7,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +29,7 @@ class Trainable(Protocol):
 
 @dataclass
 class History:
-    """What one call of `fit` did: mean loss per epoch, time, throughput, checkpoints."""
+    """What one training run did: mean loss per epoch, time, throughput, checkpoints."""
 
     name: str
     losses: list[float] = field(default_factory=list)
@@ -36,6 +37,7 @@ class History:
     samples_per_second: float = 0.0
     device: str = "cpu"
     checkpoints: list[Path] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # every named loss per epoch
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -93,12 +95,8 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
     Raises:
         NonFiniteLossError: a NaN or infinite loss, naming the model, epoch and batch.
     """
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ConfigError(f"epochs, batch_size and lr must be positive, got {epochs}, "
-                          f"{batch_size}, {lr}")
-    name = name or type(model).__name__
+    check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
     target = resolve_device(device)
-    generator = seed_everything(seed)
     model.to(target).train()
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
@@ -107,37 +105,71 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     else:
         raise ConfigError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
-    history = History(name=name, device=str(target))
     folder = Path(checkpoint_dir) if checkpoint_dir else None
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
-    start, seen = time.perf_counter(), 0
-    bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not progress,
-               mininterval=progress_interval())
-    for epoch in bar:
-        total, count = 0.0, 0
-        for step, batch in enumerate(loader):
-            batch = tuple(t.to(target, non_blocking=True) for t in batch)
-            loss = model.training_loss(batch, epoch=epoch, epochs=epochs)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"{name}: loss became {value} at epoch {epoch}, batch {step}; "
-                    f"try a lower learning rate (now {lr}) or check the input for NaNs")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += value * len(batch[0])
-            count += len(batch[0])
-        seen += count
-        history.losses.append(total / max(count, 1))
-        bar.set_postfix(loss=f"{history.losses[-1]:.4g}")
+
+    def step(batch: tuple[torch.Tensor, ...], epoch: int) -> dict[str, torch.Tensor]:
+        loss = model.training_loss(batch, epoch=epoch, epochs=epochs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    def end_of_epoch(epoch: int, history: History) -> None:
         if folder:
             path = folder / f"checkpoint-{epoch}.pt"
             torch.save({"model": model.state_dict(), "epoch": epoch, "lr": lr}, path)
             history.checkpoints.append(path)
+
+    history = run_epochs(step, data, epochs=epochs, batch_size=batch_size, device=target,
+                         seed=seed, name=name or type(model).__name__, progress=progress,
+                         end_of_epoch=end_of_epoch, hint=f"try a lower learning rate (now {lr})")
     model.eval()
+    return history
+
+
+def check_positive(**values: float) -> None:
+    """ConfigError naming every value that is not positive."""
+    bad = {k: v for k, v in values.items() if not v > 0}
+    if bad:
+        raise ConfigError("must be positive: " + ", ".join(f"{k}={v}" for k, v in bad.items()))
+
+
+def run_epochs(step: Callable[[tuple[torch.Tensor, ...], int], dict[str, torch.Tensor]],
+               data: Dataset, *, epochs: int, batch_size: int, device: torch.device, seed: int,
+               name: str, progress: bool = True,
+               end_of_epoch: Callable[[int, History], None] | None = None,
+               hint: str = "") -> History:
+    """The loop `fit` and `gan.fit_gan` share: seeded shuffled batches on `device`, `step`
+    (which updates the weights and returns its named losses) for each batch, a progress bar,
+    the NaN guard, and the per-epoch mean of each loss in `History.curves` (the first one is
+    also `History.losses`)."""
+    generator = seed_everything(seed)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
+    history = History(name=name, device=str(device))
+    start, seen = time.perf_counter(), 0
+    bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not progress,
+               mininterval=progress_interval())
+    for epoch in bar:
+        totals: dict[str, float] = {}
+        count = 0
+        for index, batch in enumerate(loader):
+            batch = tuple(t.to(device, non_blocking=True) for t in batch)
+            for key, loss in step(batch, epoch).items():
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(f"{name}: {key} became {value} at epoch {epoch}, "
+                                             f"batch {index}; {hint or 'check the input'}")
+                totals[key] = totals.get(key, 0.0) + value * len(batch[0])
+            count += len(batch[0])
+        seen += count
+        for key, total in totals.items():
+            history.curves.setdefault(key, []).append(total / max(count, 1))
+        history.losses.append(next(iter(history.curves.values()))[-1])
+        bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.curves.items()})
+        if end_of_epoch:
+            end_of_epoch(epoch, history)
     history.seconds = time.perf_counter() - start
     history.samples_per_second = seen / history.seconds if history.seconds else 0.0
     return history

@@ -33,6 +33,10 @@ METHODS: dict[str, Method] = {
         "arae", "ARAE: adversarially robust autoencoders for novelty detection",
         {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
     ),
+    "ambiguity": Method(
+        "ambiguity", "Ambiguity: GASTeN and patterns at the decision boundary",
+        {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
+    ),
     "influence": Method(
         "influence", "Influence: glitch discovery with TracIn signals",
         {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from glitchbook.errors import ConfigError
+
 
 class _Classifier(nn.Module):
     """Shared head: `features(x)` (N x d, the final layer's input) then the linear `fc`."""
@@ -126,3 +128,29 @@ class SmallConvNeXt(_Classifier):
 
 CLASSIFIERS: dict[str, type[nn.Module]] = {"resnet20": ResNet20, "vit": SmallViT,
                                            "convnext": SmallConvNeXt}
+
+
+class BinaryCNN(nn.Module):
+    """GASTeN's model under test: a 3x3 convolution with `nf` filters, 2x2 max-pooling, a 3x3
+    convolution with 2 nf filters, max-pooling, and a linear layer to P(positive class). As in
+    the authors' code there is no nonlinearity between the convolutions. `features(x)` is the
+    flattened pooled map (7 x 7 x 2 nf for 28 x 28 images), the embedding of the patterns."""
+
+    def __init__(self, nf: int, in_channels: int = 1, image_size: int = 28):
+        super().__init__()
+        if not isinstance(nf, int) or isinstance(nf, bool) or nf < 1:
+            raise ConfigError(f"nf (the classifier's width) must be a positive integer, got {nf!r}")
+        self.nf = nf
+        self.body = nn.Sequential(nn.Conv2d(in_channels, nf, 3, padding=1), nn.MaxPool2d(2),
+                                  nn.Conv2d(nf, 2 * nf, 3, padding=1), nn.MaxPool2d(2),
+                                  nn.Flatten())
+        self.fc = nn.Linear(2 * nf * (image_size // 4) ** 2, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc(self.features(x))).squeeze(1)
+
+    def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
+        return F.binary_cross_entropy(self(batch[0]), batch[1].float())

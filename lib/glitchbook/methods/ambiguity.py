@@ -1,0 +1,276 @@
+"""The ambiguity chapter's experiment (GASTeN, then "Finding Patterns in Ambiguity"): for each
+pair of classes, train the binary classifiers under test (one per width `nf`) and a DCGAN (step
+1), continue the GAN with the stress term that pulls each classifier's output to 0.5 (step 2),
+and measure how close to the boundary and how realistic the synthetic images are. The ambiguous
+ones (|C(x) - 0.5| < band) are then embedded, reduced with UMAP, clustered with a Gaussian
+mixture, and each cluster is shown by its prototype.
+
+Realism is the Fréchet distance on the features of a domain classifier trained on all classes
+of the dataset (GASTeN's own "FOCD"); Inception weights cannot be fetched offline.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from glitchbook import datasets, metrics, patterns
+from glitchbook.config import check_profile, override
+from glitchbook.errors import ConfigError
+from glitchbook.models.classifiers import BinaryCNN, ResNet20
+from glitchbook.models.gan import GAN, fit_gan
+from glitchbook.training import History, fit, tensor_dataset
+
+# The paper's pairs (positive class first) and classifier widths, per dataset family.
+PAIRS = {"mnist": ("5v3", "7v1", "8v0"), "fashion-mnist": ("3v0", "5v7")}
+WIDTHS = {"mnist": (1, 2, 4), "fashion-mnist": (4, 8, 16)}
+# Plain-GAN (step 1) and stress-test (step 2) epochs of the workshop paper.
+PAPER_EPOCHS = {"mnist": (5, 10), "fashion-mnist": (10, 15)}
+
+
+def family(dataset: str) -> str:
+    """`mnist` for MNIST and its bundled subset, `fashion-mnist`, else the name itself."""
+    return "mnist" if dataset in ("mnist", "mnist-5k") else dataset
+
+
+def parse_pair(pair: str, n_classes: int = 10) -> tuple[int, int]:
+    """'7v1' -> (7, 1): positive class, then negative; a clear error for anything else."""
+    match = re.fullmatch(r"(\d+)v(\d+)", pair)
+    if not match:
+        raise ConfigError(f"pair {pair!r} is not '<positive>v<negative>', e.g. '7v1'")
+    pos, neg = int(match[1]), int(match[2])
+    if pos == neg or max(pos, neg) >= n_classes:
+        raise ConfigError(f"pair {pair!r} needs two different classes below {n_classes}")
+    return pos, neg
+
+
+@dataclass(frozen=True)
+class Config:
+    """One ambiguity-chapter run: one dataset, every pair x classifier width of it."""
+
+    dataset: str = "mnist-5k"
+    profile: str = "default"
+    seed: int = 0
+    pairs: tuple[str, ...] = PAIRS["mnist"]
+    nfs: tuple[int, ...] = (2,)
+    test_fraction: float = 0.2
+    max_images: int = 0  # 0 = all
+    classifier_epochs: int = 30
+    classifier_lr: float = 5e-4
+    batch_size: int = 64
+    gan_filters: int = 32
+    z_dim: int = 64
+    gan_lr: float = 2e-4
+    step1_epochs: int = 15
+    step2_epochs: int = 10
+    weight: float = 25.0
+    n_generated: int = 15000
+    band: float = 0.1
+    domain_epochs: int = 5
+    min_fid_images: int = 500
+    max_cluster_images: int = 2000
+    umap_neighbors: tuple[int, ...] = (5, 15)
+    umap_min_dist: tuple[float, ...] = (0.01,)
+    umap_components: tuple[int, ...] = (5, 10)
+    gmm_k: tuple[int, ...] = (3, 5, 8, 12, 15)
+
+    @classmethod
+    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
+        """The profile's preset for `dataset`, with overrides checked by name and type."""
+        datasets.spec(dataset)
+        check_profile(profile)
+        fam = family(dataset)
+        pairs, widths = PAIRS.get(fam, PAIRS["mnist"]), WIDTHS.get(fam, WIDTHS["mnist"])
+        step1, step2 = PAPER_EPOCHS.get(fam, PAPER_EPOCHS["mnist"])
+        preset = {
+            "smoke": dict(pairs=pairs[1:2], nfs=widths[:1], max_images=2500, gan_filters=16,
+                          step1_epochs=2, step2_epochs=2, n_generated=1500, domain_epochs=1,
+                          min_fid_images=100, max_cluster_images=300, umap_neighbors=(5,),
+                          umap_min_dist=(0.01,), umap_components=(5,), gmm_k=(3, 4)),
+            "default": dict(pairs=pairs, nfs=widths[1:2]),
+            "paper": dict(pairs=pairs, nfs=widths, gan_filters=64, step1_epochs=step1,
+                          step2_epochs=step2, classifier_epochs=5, domain_epochs=3,
+                          umap_neighbors=(5, 10, 25), umap_min_dist=(0.01, 0.1, 0.25),
+                          umap_components=(5, 20, 60), max_cluster_images=5000),
+        }[profile]
+        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
+        for pair in config.pairs:
+            parse_pair(pair)
+        bad = [nf for nf in config.nfs if not isinstance(nf, int) or nf < 1]
+        if bad or not config.nfs:
+            raise ConfigError(f"nf must be positive integers (the paper: {widths}), got {bad}")
+        if not 0 < config.band < 0.5:
+            raise ConfigError(f"band must be between 0 and 0.5, got {config.band}")
+        return config
+
+    @property
+    def space(self) -> patterns.SearchSpace:
+        return patterns.SearchSpace(self.umap_neighbors, self.umap_min_dist,
+                                    self.umap_components, self.gmm_k)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A binary subset in [-1, 1] (label 1 = positive class), split into train and test."""
+
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, str]
+
+
+def load_data(config: Config) -> datasets.ImageDataset:
+    """The dataset, or a seeded subsample of `max_images` of it."""
+    data = datasets.load(config.dataset)
+    return datasets.subsample(data, config.max_images, np.random.default_rng(config.seed))
+
+
+def load_pair(data: datasets.ImageDataset, pair: str, test_fraction: float,
+              seed: int) -> Pair:
+    """The images of the pair's two classes, scaled to [-1, 1] (the GAN's range), seeded split."""
+    if data.shape != (1, 28, 28):
+        raise ConfigError(f"GASTeN's DCGAN makes 1 x 28 x 28 images; {data.name} has {data.shape}")
+    pos, neg = parse_pair(pair, len(data.class_names))
+    keep = np.flatnonzero((data.labels == pos) | (data.labels == neg))
+    train, test = datasets.random_split(len(keep), test_fraction, np.random.default_rng(seed))
+    images, labels = data.images[keep] * 2 - 1, (data.labels[keep] == pos).astype(np.int64)
+    return Pair(pair, images[train], labels[train], images[test], labels[test],
+                (data.class_names[pos], data.class_names[neg]))
+
+
+def train_domain_classifier(data: datasets.ImageDataset, config: Config, *, device: str,
+                            progress: bool) -> ResNet20:
+    """ResNet-20 on every class of the dataset (in [-1, 1]): its features define realism."""
+    torch.manual_seed(config.seed)
+    model = ResNet20(data.shape[0], len(data.class_names))
+    fit(model, tensor_dataset(data.images * 2 - 1, data.labels), epochs=config.domain_epochs,
+        batch_size=128, lr=1e-3, device=device, seed=config.seed,
+        name="domain classifier (all classes)", progress=progress)
+    return model.cpu().eval()
+
+
+@torch.no_grad()
+def _apply(model: torch.nn.Module, images: np.ndarray | torch.Tensor, method: str = "forward",
+           batch_size: int = 1024) -> np.ndarray:
+    """`model.<method>` on the CPU in eval mode, batched, as a numpy array."""
+    model.cpu().eval()
+    x = torch.as_tensor(images)
+    return torch.cat([getattr(model, method)(b) for b in x.split(batch_size)]).numpy()
+
+
+@dataclass
+class SettingResult:
+    """One pair x nf: the metrics of the record and what the figures show."""
+
+    pair: str
+    nf: int
+    metrics: dict[str, float]
+    test_probs: np.ndarray
+    step1_probs: np.ndarray
+    synthetic: np.ndarray  # step-2 images, N x 1 x 28 x 28 in [-1, 1]
+    synthetic_probs: np.ndarray
+    clustered: np.ndarray  # indices into `synthetic` of the ambiguous images clustered
+    clustering: patterns.Clustering | None
+    prototypes: dict[int, int] = field(default_factory=dict)  # cluster -> index into clustered
+    histories: dict[str, History] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.pair} nf{self.nf}"
+
+
+def run_pair(config: Config, pair: Pair, domain: ResNet20, *, device: str = "auto",
+             progress: bool = True) -> list[SettingResult]:
+    """Step 1 once for the pair, then per width: classifier, step 2, metrics, clustering."""
+    domain_real = _apply(domain, pair.train_images, "features")
+    noise = torch.randn(config.n_generated, config.z_dim,
+                        generator=torch.Generator().manual_seed(config.seed + 1))
+    gan = GAN.create(z_dim=config.z_dim, filters=config.gan_filters, lr=config.gan_lr,
+                     seed=config.seed)
+    step1 = fit_gan(gan, pair.train_images, epochs=config.step1_epochs,
+                    batch_size=config.batch_size, device=device, seed=config.seed,
+                    name=f"{pair.name} GAN, step 1", progress=progress)
+    step1_images = gan.sample(noise)
+    fid_step1 = metrics.frechet_distance(_apply(domain, step1_images, "features"), domain_real)
+    results = []
+    for nf in config.nfs:
+        torch.manual_seed(config.seed)
+        classifier = BinaryCNN(nf)
+        fit(classifier, tensor_dataset(pair.train_images, pair.train_labels),
+            epochs=config.classifier_epochs, batch_size=config.batch_size,
+            lr=config.classifier_lr, device=device, seed=config.seed,
+            name=f"{pair.name} classifier nf={nf}", progress=progress)
+        test_probs = _apply(classifier, pair.test_images)
+        stressed = copy.deepcopy(gan)
+        step2 = fit_gan(stressed, pair.train_images, epochs=config.step2_epochs,
+                        batch_size=config.batch_size, classifier=classifier,
+                        weight=config.weight, device=device, seed=config.seed + 1,
+                        name=f"{pair.name} GASTeN nf={nf}, step 2", progress=progress)
+        synthetic = stressed.sample(noise).numpy()
+        probs = _apply(classifier, synthetic)
+        step1_probs = _apply(classifier, step1_images)
+        features = _apply(domain, synthetic, "features")
+        band = metrics.in_band(probs, config.band)
+        found = {
+            "accuracy": float(((test_probs > 0.5) == pair.test_labels).mean()),
+            "loss": float(torch.nn.functional.binary_cross_entropy(
+                torch.from_numpy(test_probs).double(),
+                torch.from_numpy(pair.test_labels).double())),
+            "acd_test": metrics.acd(test_probs),
+            "n_test": int(metrics.in_band(test_probs, config.band).sum()),
+            "acd_step1": metrics.acd(step1_probs),
+            "acd_synthetic": metrics.acd(probs),
+            "n_synthetic": int(band.sum()),
+            "fid_step1": fid_step1,
+            "fid_all": metrics.frechet_distance(features, domain_real),
+            "fid_borderline": (metrics.frechet_distance(features[band], domain_real)
+                               if band.sum() >= config.min_fid_images else float("nan")),
+            "gan_iterations_per_second": (step1.samples_per_second + step2.samples_per_second)
+            / 2 / config.batch_size,
+        }
+        found["claim_holds"] = float(found["acd_synthetic"] < found["acd_test"]
+                                     and found["fid_all"] <= 2 * fid_step1)
+        result = SettingResult(pair.name, nf, found, test_probs, step1_probs, synthetic, probs,
+                               np.array([], int), None,
+                               histories={"step1": step1, "step2": step2})
+        _cluster(result, classifier, config, progress)
+        results.append(result)
+    return results
+
+
+def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config,
+             progress: bool) -> None:
+    """Embed the ambiguous synthetic images with the classifier, search UMAP x GMM, and keep
+    the best clustering and its prototypes (a seeded sample of at most max_cluster_images)."""
+    ambiguous = np.flatnonzero(metrics.in_band(result.synthetic_probs, config.band))
+    rng = np.random.default_rng(config.seed)
+    if len(ambiguous) > config.max_cluster_images:
+        ambiguous = np.sort(rng.choice(ambiguous, config.max_cluster_images, replace=False))
+    result.clustered = ambiguous
+    empty = {"umap_n_neighbors": None, "umap_min_dist": None, "umap_n_components": None,
+             "gmm_k": None, "silhouette": float("nan"), "davies_bouldin": float("nan")}
+    try:
+        embedding = _apply(classifier, result.synthetic[ambiguous], "features")
+        clustering = patterns.search(embedding, config.space, seed=config.seed,
+                                     progress=progress)
+    except ConfigError as err:  # too few ambiguous images: reported, not hidden
+        result.metrics.update(empty, clustering_note=str(err))
+        return
+    result.clustering = clustering
+    result.prototypes = patterns.prototypes(clustering.reduced, clustering.labels)
+    result.metrics.update(clustering.settings, silhouette=clustering.silhouette,
+                          davies_bouldin=clustering.davies_bouldin)
+
+
+def summarise(results: list[SettingResult]) -> dict[str, dict[str, float]]:
+    """Per setting ('7v1 nf2'): its metrics."""
+    return {r.key: r.metrics for r in results}
