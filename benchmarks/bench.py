@@ -42,12 +42,13 @@ def main() -> None:
                     rec = records.load(runner.paths(outcome.spec, Path(scratch))[1])
                     t = rec.timings
                     row += [t["wall_seconds"], t["train_seconds"], t["kernel_peak_rss_mb"],
-                            t["samples_per_second"], rec.device]
+                            t.get("samples_per_second"), t.get("gan_iterations_per_second"),
+                            rec.device]
                 else:
-                    row += [None] * 4 + [outcome.error]
+                    row += [None] * 5 + [outcome.error]
                 rows.append(row)
     header = ["run", "profile", "status", "wall s", "train s", "peak RSS MB",
-              "train samples/s (mean over models)", "device"]
+              "train samples/s (mean over models)", "GAN it/s", "device"]
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     table = f"Machine: {machine}\n\n" + markdown_table(header, rows)

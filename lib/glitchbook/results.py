@@ -140,9 +140,10 @@ def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) ->
 
 
 def _grouped_tables(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
-    """One table per entry of `spec["tables"]` (a title and its metrics), a row per model or
-    setting, each metric beside the paper's value. A metric with a `paper_label` is not the
-    same measurement on both sides: its paper column carries that label and no difference."""
+    """One table per entry of `spec["tables"]` (a title, its metrics, `ours_only` to leave
+    the paper out), a row per model or setting, each metric beside the paper's value. A metric
+    with a `paper_label` is not the same measurement on both sides: its paper column carries
+    that label and no difference."""
     models = record.metrics.get("models", {})
     present = [m for m in spec["models"] if m in models] or list(models)
     theirs = (side or {}).get("values", {})
@@ -153,7 +154,7 @@ def _grouped_tables(record: RunRecord, spec: dict[str, Any], side: dict | None) 
             info = spec["metrics"][metric]
             arrow = {"higher": " ↑", "lower": " ↓"}.get(info["better"], "")
             header.append(info["label"] + arrow)
-            paired = bool(side) and any(
+            paired = bool(side) and not table.get("ours_only") and any(
                 metric in v for v in theirs.values())
             if paired:
                 header += [info.get("paper_label", "paper")] + ([] if "paper_label" in info

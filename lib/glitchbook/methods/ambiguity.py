@@ -65,8 +65,8 @@ class Config:
     gan_filters: int = 32
     z_dim: int = 64
     gan_lr: float = 2e-4
-    step1_epochs: int = 15
-    step2_epochs: int = 10
+    step1_epochs: int = 40
+    step2_epochs: int = 20
     weight: float = 25.0
     n_generated: int = 15000
     band: float = 0.1
