@@ -29,13 +29,13 @@ def book_root(tmp_path_factory, root) -> Path:
 @pytest.fixture(scope="module")
 def matrix(book_root):
     """clsvae on digits (works) and fashion-mnist (offline: fails), arae and influence on
-    digits, ambiguity on mnist-5k; smoke."""
+    digits, ambiguity and drift on mnist-5k; smoke."""
     mp = pytest.MonkeyPatch()
     mp.setenv("GLITCHBOOK_OFFLINE", "1")
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
     specs = runner.plan(["clsvae"], ["digits", "fashion-mnist"], "smoke", device="cpu")
     specs += runner.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
-    specs += runner.plan(["ambiguity"], ["mnist-5k"], "smoke", device="cpu")
+    specs += runner.plan(["ambiguity", "drift"], ["mnist-5k"], "smoke", device="cpu")
     outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
     yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
     mp.undo()
@@ -100,6 +100,18 @@ def test_the_ambiguity_notebook_measures_and_clusters_each_setting(matrix, book_
     assert setting["gmm_k"] in (3, 4) and -1 <= setting["silhouette"] <= 1
     assert {p.name for p in (run_dir / "figures").iterdir()} >= {
         "confidence_7v1_nf1.png", "ambiguous_7v1_nf1.png", "prototypes_7v1_nf1.png"}
+
+
+def test_the_drift_notebook_runs_three_autoencoders_and_checks_the_claims(matrix, book_root):
+    outcome = matrix["drift/mnist-5k"]
+    assert outcome.status == "ok", outcome.error
+    out, run_dir = runner.paths(outcome.spec, book_root)
+    record = records.load(run_dir)
+    assert set(record.metrics["models"]) == {"small", "big", "vae"}
+    assert set(record.metrics["claims"]) >= {"silhouette_finds_the_new_class",
+                                             "big_generalises_better_than_small"}
+    assert {p.name for p in (run_dir / "figures").iterdir()} >= {
+        "reconstructions.png", "pca_big.png", "silhouette.png", "stream_new_class_vae.png"}
 
 
 def test_an_unavailable_dataset_fails_clearly_and_the_rest_goes_on(matrix, book_root):
@@ -176,6 +188,8 @@ def test_smoke_book_build_contains_the_results_table(matrix, book_root):
     ambiguity_html = (book_root / "_build/html/book/ambiguity/results.html").read_text()
     assert "Table 3" in ambiguity_html and "7v1 nf1" in ambiguity_html
     assert "paper FID (Inception)" in ambiguity_html  # never in our FD column
+    drift_html = (book_root / "_build/html/book/drift/results.html").read_text()
+    assert "detection delay" in drift_html and "claims hold" in drift_html
     summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
                           / "record.json").read_text())
     best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from glitchbook.errors import ConfigError
 
@@ -261,3 +262,43 @@ def inject_glitches(images: np.ndarray, labels: np.ndarray, n_classes: int, *, k
         new_labels, flipped = class_label_noise(labels, n_classes, rate=rate, seed=seed + 1)
         kinds[flipped] = MISLABELLED
     return Glitches(images, new_labels, kinds, labels.copy())
+
+
+CAMERA_FAULTS = ("blur", "brightness", "noise", "scratches", "occlusion")
+
+
+def camera_faults(images: np.ndarray, kind: str = "mixed", *, strength: float = 1.0,
+                  seed: int = 0) -> np.ndarray:
+    """Copies of `images` (N x C x H x W in [0, 1]) as a faulty camera would take them: `blur`
+    (Gaussian, sigma 1.5 x strength), `brightness` (+0.4 x strength), `noise` (Gaussian, sd
+    0.25 x strength), `scratches` (two bright lines), `occlusion` (a dark square of 0.4 x
+    strength of the side), or `mixed` (one of them per image, at random)."""
+    if kind != "mixed" and kind not in CAMERA_FAULTS:
+        raise ConfigError(f"unknown camera fault {kind!r}; use mixed or {', '.join(CAMERA_FAULTS)}")
+    if strength <= 0:
+        raise ConfigError(f"strength must be positive, got {strength}")
+    rng = np.random.default_rng(seed)
+    kinds = (rng.choice(CAMERA_FAULTS, len(images)) if kind == "mixed"
+             else np.full(len(images), kind))
+    out = images.astype(np.float32, copy=True)
+    h, w = images.shape[-2:]
+    for i, fault in enumerate(kinds):
+        img = out[i]
+        if fault == "blur":
+            img[:] = ndimage.gaussian_filter(img, sigma=(0, 1.5 * strength, 1.5 * strength))
+        elif fault == "brightness":
+            img += 0.4 * strength
+        elif fault == "noise":
+            img += rng.normal(0, 0.25 * strength, img.shape)
+        elif fault == "scratches":
+            for _ in range(2):
+                r0, r1 = rng.integers(h, size=2)
+                steps = 2 * max(h, w)
+                rows = np.linspace(r0, r1, steps).round().astype(int)
+                cols = np.linspace(0, w - 1, steps).round().astype(int)
+                img[:, rows, cols] = 1.0
+        else:  # occlusion
+            side = max(1, round(0.4 * strength * min(h, w)))
+            r, c = rng.integers(h - side + 1), rng.integers(w - side + 1)
+            img[:, r:r + side, c:c + side] = 0.0
+    return np.clip(out, 0.0, 1.0)

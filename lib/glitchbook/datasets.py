@@ -255,6 +255,43 @@ def load_folder(path: str | os.PathLike, *, size: int | None = None, **_) -> Ima
     return _to_dataset(images, [i for _, i in files], classes, f"folder:{root}")
 
 
+MVTEC_URL = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
+
+
+def _mvtec_categories(root: Path) -> list[str]:
+    """The categories under an MVTec AD folder; a DatasetUnavailable saying how to get it."""
+    found = (sorted(p.name for p in root.iterdir() if (p / "train" / "good").is_dir())
+             if root.is_dir() else [])
+    if not found:
+        raise DatasetUnavailable(
+            f"MVTec AD not found under {root}. It cannot be downloaded automatically: get it "
+            f"from {MVTEC_URL} (free), unpack it, and name the folder that holds "
+            f"<category>/train/good/*.png and <category>/test/<defect>/*.png, e.g. "
+            f"mvtec:~/data/mvtec_anomaly_detection")
+    return found
+
+
+def load_mvtec(path: str | os.PathLike, *, size: int = 64, **_) -> ImageDataset:
+    """MVTec AD's defect-free images (train/good and test/good), one class a category (bottle,
+    transistor, ...), resized to `size` x `size` RGB."""
+    root = Path(path).expanduser()
+    categories = _mvtec_categories(root)
+    files = [(f, i) for i, c in enumerate(categories) for split in ("train", "test")
+             for f in sorted((root / c / split / "good").glob("*.png"))]
+    images = _to_array([_open_image(f) for f, _ in files], size=(size, size), mode="RGB")
+    return _to_dataset(images, [i for _, i in files], categories, f"mvtec:{root}")
+
+
+def load_mvtec_defects(path: str | os.PathLike, category: str, *, size: int = 64) -> np.ndarray:
+    """MVTec AD's defective test images of one category (every defect type), N x 3 x size^2."""
+    root = Path(path).expanduser()
+    if category not in _mvtec_categories(root):
+        raise ConfigError(f"no MVTec category {category!r} under {root}")
+    files = sorted(f for d in (root / category / "test").iterdir() if d.name != "good"
+                   for f in d.glob("*.png"))
+    return _to_array([_open_image(f) for f in files], size=(size, size), mode="RGB")
+
+
 def _open_image(path: Path):
     """The decoded image at `path`; an unreadable file is named in a ChecksumError."""
     from PIL import Image, UnidentifiedImageError
@@ -336,13 +373,18 @@ REGISTRY: dict[str, DatasetSpec] = {
 
 
 def spec(name: str) -> DatasetSpec:
-    """The registry entry for `name` (or `folder:<path>`), or a ConfigError listing the names."""
+    """The registry entry for `name` (or `folder:<path>`, `mvtec:<path>`), or a ConfigError
+    listing the names."""
     if name.startswith("folder:"):
         path = name.removeprefix("folder:")
         return DatasetSpec(name, lambda **kw: load_folder(path, **kw), f"images under {path}", True)
+    if name.startswith("mvtec:"):
+        path = name.removeprefix("mvtec:")
+        return DatasetSpec(name, lambda **kw: load_mvtec(path, **kw), f"MVTec AD under {path}",
+                           True)
     if name not in REGISTRY:
         raise ConfigError(f"unknown dataset '{name}'; known datasets: {', '.join(REGISTRY)}, "
-                          f"or folder:<path> for your own images")
+                          f"folder:<path> for your own images or mvtec:<path> for MVTec AD")
     return REGISTRY[name]
 
 
@@ -366,6 +408,8 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     entry = spec(name)
     if name.startswith("folder:"):
         return Path(name.removeprefix("folder:")).expanduser().is_dir()
+    if name.startswith("mvtec:"):
+        return Path(name.removeprefix("mvtec:")).expanduser().is_dir()
     return entry.bundled or all((data_dir(root) / f).exists() for f in entry.files)
 
 

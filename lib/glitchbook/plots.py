@@ -96,6 +96,51 @@ def histograms(values: dict[str, np.ndarray], title: str, xlabel: str, *,
     return fig
 
 
+def scatter_pair(points: np.ndarray, colourings: dict[str, np.ndarray],
+                 title: str) -> plt.Figure:
+    """The same 2-D points side by side, coloured by each labelling (label -> N integers)."""
+    fig, axes = plt.subplots(1, len(colourings), figsize=(4.2 * len(colourings), 3.8),
+                             squeeze=False)
+    for ax, (label, values) in zip(axes[0], colourings.items(), strict=True):
+        for v in np.unique(values):
+            keep = values == v
+            ax.scatter(points[keep, 0], points[keep, 1], s=8, alpha=0.7, label=str(v))
+        ax.set(xlabel="PC 1", ylabel="PC 2", title=label)
+        ax.legend(fontsize=7, markerscale=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def lines(series: dict[str, dict[float, float]], title: str, xlabel: str,
+          ylabel: str) -> plt.Figure:
+    """One line per series (label -> {x: y})."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, values in series.items():
+        ax.plot(list(values), list(values.values()), marker="o", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def timeline(statistics: dict[str, np.ndarray], alarms: dict[str, np.ndarray], change_at: int,
+             title: str) -> plt.Figure:
+    """One panel per detector: its statistic per window, alarms in red, the change dashed."""
+    fig, axes = plt.subplots(len(statistics), 1, figsize=(6, 1.6 * len(statistics)),
+                             sharex=True, squeeze=False)
+    for ax, (name, values) in zip(axes[:, 0], statistics.items(), strict=True):
+        windows = np.arange(len(values))
+        ax.plot(windows, values, marker=".", color="tab:blue")
+        ax.scatter(windows[alarms[name]], values[alarms[name]], color="red", zorder=3)
+        ax.axvline(change_at - 0.5, color="grey", linestyle="--")
+        ax.set_ylabel(name, fontsize=8)
+    axes[-1, 0].set_xlabel("window")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(losses: dict[str, list[float]], title: str) -> plt.Figure:
     """Mean training loss per epoch of each model, each scaled to its own first epoch."""
     fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -78,6 +78,10 @@ def _settings_verdict(models: dict[str, dict], metric: str) -> tuple[str, str]:
     return verdict, "; ".join(d for d in detail if d)
 
 
+def _held(value: bool | None) -> str:
+    return "not checked" if value is None else "yes" if value else "no"
+
+
 def method_page(method: str, records: list[RunRecord]) -> str:
     """The generated Markdown for one method's results."""
     spec = paper(method)
@@ -101,7 +105,13 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         parts += [heading, "", tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
-    if ok:
+    if ok and "claims" in spec:
+        parts += ["## Do the paper's claims hold?", ""]
+        header = ["claim", *(f"{r.dataset} ({r.profile})" for r in ok)]
+        rows = [[text, *(_held(r.metrics.get("claims", {}).get(key)) for r in ok)]
+                for key, text in spec["claims"].items()]
+        parts += [markdown_table(header, rows), ""]
+    elif ok:
         parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
         rows = [[r.dataset, r.profile, *claim_verdict(r, spec)] for r in ok]
         parts += [markdown_table(["dataset", "profile", "holds", "detail"], rows), ""]

@@ -37,6 +37,10 @@ METHODS: dict[str, Method] = {
         "ambiguity", "Ambiguity: GASTeN and patterns at the decision boundary",
         {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
     ),
+    "drift": Method(
+        "drift", "Drift: autoencoder embeddings for new classes and anomalies",
+        {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("mnist-5k",)},
+    ),
     "influence": Method(
         "influence", "Influence: glitch discovery with TracIn signals",
         {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},

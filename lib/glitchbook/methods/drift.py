@@ -1,0 +1,253 @@
+"""The drift chapter's experiment (uncleDecart/data_drift): three convolutional autoencoders
+(small AE, embedding 8; big AE, 32; VAE, 32) trained without labels on one good class. Their
+embeddings of good and new-class images are projected with PCA and clustered (k by silhouette);
+their reconstruction error flags anomalies of the good class ("camera problems"); and on a
+stream of windows four detectors look for the change: the silhouette-k jump, the
+reconstruction-error rate, and two-sample tests (MMD, per-dimension KS) on the embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from scipy import stats
+from sklearn.metrics import f1_score, roc_auc_score
+from tqdm import tqdm
+
+from glitchbook import datasets, drift
+from glitchbook.config import check_profile, override
+from glitchbook.corruption import camera_faults
+from glitchbook.errors import ConfigError
+from glitchbook.models.conv_autoencoders import DRIFT_MODELS, ConvAE, build
+from glitchbook.training import History, fit, progress_interval, tensor_dataset
+
+DETECTORS = ("silhouette k", "error rate", "MMD", "KS")
+STREAMS = {"new class": drift.NEW, "anomalies": drift.ANOMALY}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One drift-chapter run: one dataset, one good class and one new class, every model."""
+
+    dataset: str = "mnist-5k"
+    profile: str = "default"
+    seed: int = 0
+    models: tuple[str, ...] = tuple(DRIFT_MODELS)
+    good_class: int = 1
+    new_class: int = 7
+    image_size: int = 0  # resize to this (MVTec); 0 = as loaded
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    train_fraction: float = 0.6  # of the good class; the rest is split into calibration/stream
+    k_max: int = 8
+    percentile: float = 99.0
+    fault: str = "mixed"
+    strength: float = 1.0
+    windows: int = 20
+    window_size: int = 50
+    change_at: int = 10
+    share: float = 0.3
+    alpha: float = 0.05
+    permutations: int = 200
+
+    @classmethod
+    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
+        """The profile's preset for `dataset`, with overrides checked by name and type."""
+        datasets.spec(dataset)
+        check_profile(profile)
+        preset = {"smoke": dict(epochs=3, windows=8, change_at=4, window_size=30,
+                                permutations=50, k_max=4),
+                  "default": {},
+                  "paper": dict(epochs=200, image_size=64 if dataset.startswith("mvtec:")
+                                else 0)}[profile]
+        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
+        unknown = sorted(set(config.models) - set(DRIFT_MODELS))
+        if unknown or not config.models:
+            raise ConfigError(f"unknown model(s) {unknown}; use {', '.join(DRIFT_MODELS)}")
+        if config.good_class == config.new_class:
+            raise ConfigError("good_class and new_class must differ")
+        return config
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The good class split three ways, the new class, and the anomalies of the good class."""
+
+    train: np.ndarray
+    calibration: np.ndarray  # threshold and reference sample of the good class
+    good: np.ndarray  # held-out good images: evaluation and stream
+    new: np.ndarray
+    anomalies: np.ndarray
+    class_names: tuple[str, str]
+
+
+def prepare(config: Config) -> Prepared:
+    """Load the dataset, split the good class (seeded) and make its anomalies: MVTec's own
+    defect images when the dataset is MVTec AD, else generated camera faults."""
+    options = {"size": config.image_size} if config.image_size else {}
+    data = datasets.load(config.dataset, **options)
+    for c in (config.good_class, config.new_class):
+        if not 0 <= c < len(data.class_names):
+            raise ConfigError(f"class {c} is not one of {data.name}'s "
+                              f"{len(data.class_names)} classes")
+    rng = np.random.default_rng(config.seed)
+    good = data.images[data.labels == config.good_class]
+    good = good[rng.permutation(len(good))]
+    n_train = int(config.train_fraction * len(good))
+    n_cal = (len(good) - n_train) // 2
+    held_out = good[n_train + n_cal:]
+    if config.dataset.startswith("mvtec:"):
+        anomalies = datasets.load_mvtec_defects(config.dataset.removeprefix("mvtec:"),
+                                                data.class_names[config.good_class],
+                                                size=data.shape[-1])
+    else:
+        anomalies = camera_faults(held_out, config.fault, strength=config.strength,
+                                  seed=config.seed)
+    return Prepared(good[:n_train], good[n_train:n_train + n_cal], held_out,
+                    data.images[data.labels == config.new_class], anomalies,
+                    (data.class_names[config.good_class], data.class_names[config.new_class]))
+
+
+@torch.no_grad()
+def _apply(model: ConvAE, images: np.ndarray, method: str) -> np.ndarray:
+    model.cpu().eval()
+    return torch.cat([getattr(model, method)(b)
+                      for b in torch.from_numpy(images).split(512)]).numpy()
+
+
+@dataclass
+class ModelResult:
+    """One autoencoder: its metrics, and what the figures show."""
+
+    name: str
+    model: ConvAE
+    history: History
+    metrics: dict[str, float]
+    projection: drift.Projection  # of the held-out good and new-class images
+    truth: np.ndarray  # 0 good, 1 new class, for the projection's points
+    clusters: np.ndarray
+    silhouettes: dict[int, float]
+    threshold: float
+    errors: dict[str, np.ndarray]  # good / new class / anomalies
+    streams: dict[str, dict] = field(default_factory=dict)  # per stream: statistics and alarms
+
+
+def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "auto",
+              progress: bool = True) -> ModelResult:
+    """Train one autoencoder and measure it: clustering, anomaly flags, stream detectors."""
+    torch.manual_seed(config.seed)
+    model = build(name, prepared.train.shape[1:])
+    history = fit(model, tensor_dataset(prepared.train), epochs=config.epochs,
+                  batch_size=config.batch_size, lr=config.lr,
+                  weight_decay=config.weight_decay, device=device, seed=config.seed,
+                  name=f"{name} {type(model).__name__}", progress=progress)
+    new = prepared.new[:len(prepared.good)]
+    embeddings = _apply(model, np.concatenate([prepared.good, new]), "embed")
+    truth = np.r_[np.zeros(len(prepared.good), int), np.ones(len(new), int)]
+    projection = drift.project(embeddings)
+    k, silhouettes, clusters = drift.silhouette_k(projection.points, config.k_max,
+                                                  seed=config.seed)
+    threshold = drift.error_threshold(_apply(model, prepared.calibration, "errors"),
+                                      config.percentile)
+    errors = {"good": _apply(model, prepared.good, "errors"),
+              "new class": _apply(model, new, "errors"),
+              "anomalies": _apply(model, prepared.anomalies, "errors")}
+    is_anomaly = np.r_[np.zeros(len(errors["good"])), np.ones(len(errors["anomalies"]))]
+    scores = np.r_[errors["good"], errors["anomalies"]]
+    found = {
+        "explained_variance": projection.explained_variance,
+        "k_silhouette": k, "k_true": 2,
+        "k_bic": drift.bic_k(projection.points, config.k_max, seed=config.seed),
+        "k_dbscan": drift.dbscan_k(projection.points),
+        "anomaly_f1": float(f1_score(is_anomaly, scores > threshold)),
+        "anomaly_auroc": float(roc_auc_score(is_anomaly, scores)),
+        "good_error": float(errors["good"].mean()),
+        "final_loss": history.losses[-1],
+    }
+    result = ModelResult(name, model, history, found, projection, truth, clusters, silhouettes,
+                         threshold, errors)
+    reference = _apply(model, prepared.calibration, "embed")
+    for stream_name, kind in STREAMS.items():
+        pool = prepared.new if kind == drift.NEW else prepared.anomalies
+        stream = drift.make_stream(prepared.good, pool, kind, windows=config.windows,
+                                   size=config.window_size, change_at=config.change_at,
+                                   share=config.share, seed=config.seed)
+        result.streams[stream_name] = monitor(model, stream, reference, threshold, config,
+                                              progress=progress, name=f"{name}, {stream_name}")
+        for detector in DETECTORS:
+            delay, false_alarms = drift.delay_and_false_alarms(
+                result.streams[stream_name]["alarms"][detector], stream.change_at)
+            found[detector_key("delay", stream_name, detector)] = delay
+            found[detector_key("false_alarms", stream_name, detector)] = false_alarms
+    return result
+
+
+def detector_key(measure: str, stream: str, detector: str) -> str:
+    """The record's name for a detector's `delay` or `false_alarms` on a stream."""
+    return f"{measure}_{stream}_{detector}".replace(" ", "_")
+
+
+def monitor(model: ConvAE, stream: drift.Stream, reference: np.ndarray, threshold: float,
+            config: Config, *, progress: bool = True, name: str = "stream") -> dict:
+    """Each detector's statistic and alarm on every window of `stream`: the number of
+    clusters by silhouette on the reference plus the window (alarm when it changes from the
+    previous window, as the authors), the share of windows' images above the error threshold
+    (alarm when a binomial test rejects the expected 1 - percentile share), and the p-values of
+    MMD and KS tests of the window's embeddings against the reference (alarm below alpha)."""
+    expected = 1 - config.percentile / 100
+    statistics = {d: [] for d in DETECTORS}
+    for images in tqdm(stream.images, desc=name, unit="window", disable=not progress,
+                       mininterval=progress_interval()):
+        embedded = _apply(model, images, "embed")
+        points = drift.project(np.concatenate([reference, embedded])).points
+        statistics["silhouette k"].append(drift.silhouette_k(points, config.k_max,
+                                                             seed=config.seed)[0])
+        flagged = int((_apply(model, images, "errors") > threshold).sum())
+        statistics["error rate"].append(stats.binomtest(flagged, len(images), expected,
+                                                        alternative="greater").pvalue)
+        statistics["MMD"].append(drift.mmd_test(reference, embedded,
+                                                permutations=config.permutations,
+                                                seed=config.seed))
+        statistics["KS"].append(drift.ks_test(reference, embedded))
+    ks = np.array(statistics["silhouette k"])
+    alarms = {"silhouette k": np.r_[False, ks[1:] != ks[:-1]]}
+    for detector in DETECTORS[1:]:
+        alarms[detector] = np.array(statistics[detector]) < config.alpha
+    return {"statistics": {d: np.array(v) for d, v in statistics.items()}, "alarms": alarms,
+            "change_at": stream.change_at, "kinds": stream.kinds}
+
+
+def summarise(results: list[ModelResult]) -> dict[str, dict[str, float]]:
+    """Per model: its metrics."""
+    return {r.name: r.metrics for r in results}
+
+
+def claims(results: list[ModelResult]) -> dict[str, bool]:
+    """The reference's qualitative claims, each checked on these runs."""
+    by = {r.name: r.metrics for r in results}
+    checks: dict[str, bool] = {}
+    if by:
+        checks["pca_keeps_most_variance"] = all(m["explained_variance"] >= 0.7
+                                                for m in by.values())
+        checks["silhouette_finds_the_new_class"] = all(m["k_silhouette"] == m["k_true"]
+                                                       for m in by.values())
+        checks["error_flags_anomalies"] = all(m["anomaly_auroc"] > 0.5 and m["anomaly_f1"] > 0
+                                              for m in by.values())
+        checks["dbscan_worse_than_kmeans"] = all(
+            abs(m["k_dbscan"] - m["k_true"]) >= abs(m["k_silhouette"] - m["k_true"])
+            for m in by.values())
+    if {"small", "big"} <= by.keys():
+        checks["big_generalises_better_than_small"] = (by["big"]["good_error"]
+                                                       < by["small"]["good_error"])
+    if {"big", "vae"} <= by.keys():
+        checks["vae_like_big"] = (by["vae"]["k_silhouette"] == by["big"]["k_silhouette"]
+                                  and abs(by["vae"]["anomaly_auroc"]
+                                          - by["big"]["anomaly_auroc"]) < 0.05)
+    return checks
