@@ -58,6 +58,17 @@ def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     assert streams and not any("\r" in text for text in streams)  # progress bars settled
 
 
+@pytest.mark.parametrize("name", ["clsvae", "arae", "ambiguity", "drift", "influence"])
+def test_papermill_reads_every_parameter_of_each_notebook(root, name):
+    import papermill
+
+    cell = next(c for c in nbformat.read(root / f"notebooks/{name}.ipynb", as_version=4).cells
+                if "parameters" in c.get("metadata", {}).get("tags", []))
+    declared = {line.split("=")[0].strip() for line in cell.source.splitlines()
+                if "=" in line and not line.startswith("#")}
+    assert set(papermill.inspect_notebook(str(root / f"notebooks/{name}.ipynb"))) == declared
+
+
 def test_settled_streams_keep_a_progress_bars_last_state():
     outputs = [nbformat.v4.new_output("stream", name="stderr", text="\rfit:  0%"),
                nbformat.v4.new_output("stream", name="stderr", text="\rfit: 50%\rfit: 100%\n"),

@@ -125,8 +125,8 @@ def ks_test(a: np.ndarray, b: np.ndarray) -> float:
     return float(min(1.0, min(p) * a.shape[1]))
 
 
-def delay_and_false_alarms(alarms: np.ndarray, change_at: int) -> tuple[float, int]:
-    """Windows from the change to the first alarm at or after it (NaN if none), and the
+def delay_and_false_alarms(alarms: np.ndarray, change_at: int) -> tuple[int | None, int]:
+    """Windows from the change to the first alarm at or after it (None if none), and the
     alarms raised before the change."""
     after = np.flatnonzero(alarms[change_at:])
-    return (float(after[0]) if len(after) else float("nan")), int(alarms[:change_at].sum())
+    return (int(after[0]) if len(after) else None), int(alarms[:change_at].sum())
