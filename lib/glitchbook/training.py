@@ -81,6 +81,16 @@ def tensor_dataset(*arrays: np.ndarray) -> TensorDataset:
     return TensorDataset(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays))
 
 
+@torch.no_grad()
+def in_batches(model: torch.nn.Module, images: np.ndarray | torch.Tensor,
+               method: str = "forward", *, batch_size: int = 1024) -> np.ndarray:
+    """`model.<method>` (forward, features, embed, ...) over `images` in eval mode on the CPU,
+    `batch_size` at a time, as one numpy array."""
+    model.cpu().eval()
+    batches = torch.as_tensor(images).split(batch_size)
+    return torch.cat([getattr(model, method)(b) for b in batches]).numpy()
+
+
 def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128,
         lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
         seed: int = 0, name: str | None = None, checkpoint_dir: str | Path | None = None,

@@ -23,7 +23,7 @@ from glitchbook.config import check_profile, override
 from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import BinaryCNN, ResNet20
 from glitchbook.models.gan import GAN, fit_gan
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, fit, in_batches, tensor_dataset
 
 # The paper's pairs (positive class first) and classifier widths, per dataset family.
 PAIRS = {"mnist": ("5v3", "7v1", "8v0"), "fashion-mnist": ("3v0", "5v7")}
@@ -158,15 +158,6 @@ def train_domain_classifier(data: datasets.ImageDataset, config: Config, *, devi
     return model.cpu().eval()
 
 
-@torch.no_grad()
-def _apply(model: torch.nn.Module, images: np.ndarray | torch.Tensor, method: str = "forward",
-           batch_size: int = 1024) -> np.ndarray:
-    """`model.<method>` on the CPU in eval mode, batched, as a numpy array."""
-    model.cpu().eval()
-    x = torch.as_tensor(images)
-    return torch.cat([getattr(model, method)(b) for b in x.split(batch_size)]).numpy()
-
-
 @dataclass
 class SettingResult:
     """One pair x nf: the metrics of the record and what the figures show."""
@@ -191,7 +182,7 @@ class SettingResult:
 def run_pair(config: Config, pair: Pair, domain: ResNet20, *, device: str = "auto",
              progress: bool = True) -> list[SettingResult]:
     """Step 1 once for the pair, then per width: classifier, step 2, metrics, clustering."""
-    domain_real = _apply(domain, pair.train_images, "features")
+    domain_real = in_batches(domain, pair.train_images, "features")
     noise = torch.randn(config.n_generated, config.z_dim,
                         generator=torch.Generator().manual_seed(config.seed + 1))
     gan = GAN.create(z_dim=config.z_dim, filters=config.gan_filters, lr=config.gan_lr,
@@ -200,7 +191,7 @@ def run_pair(config: Config, pair: Pair, domain: ResNet20, *, device: str = "aut
                     batch_size=config.batch_size, device=device, seed=config.seed,
                     name=f"{pair.name} GAN, step 1", progress=progress)
     step1_images = gan.sample(noise)
-    fid_step1 = metrics.frechet_distance(_apply(domain, step1_images, "features"), domain_real)
+    fid_step1 = metrics.frechet_distance(in_batches(domain, step1_images, "features"), domain_real)
     results = []
     for nf in config.nfs:
         torch.manual_seed(config.seed)
@@ -209,16 +200,16 @@ def run_pair(config: Config, pair: Pair, domain: ResNet20, *, device: str = "aut
             epochs=config.classifier_epochs, batch_size=config.batch_size,
             lr=config.classifier_lr, device=device, seed=config.seed,
             name=f"{pair.name} classifier nf={nf}", progress=progress)
-        test_probs = _apply(classifier, pair.test_images)
+        test_probs = in_batches(classifier, pair.test_images)
         stressed = copy.deepcopy(gan)
         step2 = fit_gan(stressed, pair.train_images, epochs=config.step2_epochs,
                         batch_size=config.batch_size, classifier=classifier,
                         weight=config.weight, device=device, seed=config.seed + 1,
                         name=f"{pair.name} GASTeN nf={nf}, step 2", progress=progress)
         synthetic = stressed.sample(noise).numpy()
-        probs = _apply(classifier, synthetic)
-        step1_probs = _apply(classifier, step1_images)
-        features = _apply(domain, synthetic, "features")
+        probs = in_batches(classifier, synthetic)
+        step1_probs = in_batches(classifier, step1_images)
+        features = in_batches(domain, synthetic, "features")
         band = metrics.in_band(probs, config.band)
         found = {
             "accuracy": float(((test_probs > 0.5) == pair.test_labels).mean()),
@@ -259,7 +250,7 @@ def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config,
     empty = {"umap_n_neighbors": None, "umap_min_dist": None, "umap_n_components": None,
              "gmm_k": None, "silhouette": float("nan"), "davies_bouldin": float("nan")}
     try:
-        embedding = _apply(classifier, result.synthetic[ambiguous], "features")
+        embedding = in_batches(classifier, result.synthetic[ambiguous], "features")
         clustering = patterns.search(embedding, config.space, seed=config.seed,
                                      progress=progress)
     except ConfigError as err:  # too few ambiguous images: reported, not hidden

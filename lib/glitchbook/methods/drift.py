@@ -21,7 +21,7 @@ from glitchbook.config import check_profile, override
 from glitchbook.corruption import camera_faults
 from glitchbook.errors import ConfigError
 from glitchbook.models.conv_autoencoders import DRIFT_MODELS, ConvAE, build
-from glitchbook.training import History, fit, progress_interval, tensor_dataset
+from glitchbook.training import History, fit, in_batches, progress_interval, tensor_dataset
 
 DETECTORS = ("silhouette k", "error rate", "MMD", "KS")
 STREAMS = {"new class": drift.NEW, "anomalies": drift.ANOMALY}
@@ -115,13 +115,6 @@ def prepare(config: Config) -> Prepared:
                     (data.class_names[config.good_class], data.class_names[config.new_class]))
 
 
-@torch.no_grad()
-def _apply(model: ConvAE, images: np.ndarray, method: str) -> np.ndarray:
-    model.cpu().eval()
-    return torch.cat([getattr(model, method)(b)
-                      for b in torch.from_numpy(images).split(512)]).numpy()
-
-
 @dataclass
 class ModelResult:
     """One autoencoder: its metrics, and what the figures show."""
@@ -149,16 +142,16 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
                   weight_decay=config.weight_decay, device=device, seed=config.seed,
                   name=f"{name} {type(model).__name__}", progress=progress)
     new = prepared.new[:len(prepared.good)]
-    embeddings = _apply(model, np.concatenate([prepared.good, new]), "embed")
+    embeddings = in_batches(model, np.concatenate([prepared.good, new]), "embed")
     truth = np.r_[np.zeros(len(prepared.good), int), np.ones(len(new), int)]
     projection = drift.project(embeddings)
     k, silhouettes, clusters = drift.silhouette_k(projection.points, config.k_max,
                                                   seed=config.seed)
-    threshold = drift.error_threshold(_apply(model, prepared.calibration, "errors"),
+    threshold = drift.error_threshold(in_batches(model, prepared.calibration, "errors"),
                                       config.percentile)
-    errors = {"good": _apply(model, prepared.good, "errors"),
-              "new class": _apply(model, new, "errors"),
-              "anomalies": _apply(model, prepared.anomalies, "errors")}
+    errors = {"good": in_batches(model, prepared.good, "errors"),
+              "new class": in_batches(model, new, "errors"),
+              "anomalies": in_batches(model, prepared.anomalies, "errors")}
     is_anomaly = np.r_[np.zeros(len(errors["good"])), np.ones(len(errors["anomalies"]))]
     scores = np.r_[errors["good"], errors["anomalies"]]
     found = {
@@ -173,7 +166,7 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
     }
     result = ModelResult(name, model, history, found, projection, truth, clusters, silhouettes,
                          threshold, errors)
-    reference = _apply(model, prepared.calibration, "embed")
+    reference = in_batches(model, prepared.calibration, "embed")
     for stream_name, kind in STREAMS.items():
         pool = prepared.new if kind == drift.NEW else prepared.anomalies
         stream = drift.make_stream(prepared.good, pool, kind, windows=config.windows,
@@ -205,11 +198,11 @@ def monitor(model: ConvAE, stream: drift.Stream, reference: np.ndarray, threshol
     statistics = {d: [] for d in DETECTORS}
     for images in tqdm(stream.images, desc=name, unit="window", disable=not progress,
                        mininterval=progress_interval()):
-        embedded = _apply(model, images, "embed")
+        embedded = in_batches(model, images, "embed")
         points = drift.project(np.concatenate([reference, embedded])).points
         statistics["silhouette k"].append(drift.silhouette_k(points, config.k_max,
                                                              seed=config.seed)[0])
-        flagged = int((_apply(model, images, "errors") > threshold).sum())
+        flagged = int((in_batches(model, images, "errors") > threshold).sum())
         statistics["error rate"].append(stats.binomtest(flagged, len(images), expected,
                                                         alternative="greater").pvalue)
         statistics["MMD"].append(drift.mmd_test(reference, embedded,
