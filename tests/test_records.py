@@ -47,3 +47,26 @@ def test_values_that_json_cannot_hold_are_refused(tmp_path):
     with pytest.raises(TypeError, match="cannot store"):
         records.write(tmp_path, _record(metrics={"bad": object()}))
     assert not (tmp_path / "record.json").exists()
+
+
+@pytest.mark.parametrize("text", ['{"method": "clsvae", "datas', '{"unexpected": 1}', "\xff"])
+def test_an_unreadable_record_is_reported_and_skipped(tmp_path, capsys, text):
+    from glitchbook import ChecksumError, results
+    from glitchbook.cli import main
+
+    runs = tmp_path / "book/runs"
+    records.write(runs / "clsvae/digits", _record())
+    torn = runs / "clsvae/shapes/record.json"
+    torn.parent.mkdir(parents=True)
+    torn.write_text(text)
+    with pytest.raises(ChecksumError, match="shapes/record.json is unreadable"):
+        records.load(torn)
+    unreadable: list[str] = []
+    assert [r.dataset for r in records.load_all(runs, unreadable=unreadable)] == ["digits"]
+    assert len(unreadable) == 1 and "--force" in unreadable[0]
+    results.write_pages(tmp_path)
+    page = (tmp_path / "book/runs/results/clsvae.md").read_text()
+    assert "Unreadable records" in page and "shapes/record.json" in page
+    assert main(["status", "--root", str(tmp_path)]) == 1  # reported, not hidden
+    out = capsys.readouterr().out
+    assert "| clsvae | digits | smoke | 0 | ok |" in out and "unreadable:" in out

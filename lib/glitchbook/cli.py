@@ -1,4 +1,5 @@
-"""`glitchbook run | results | book | datasets`: the matrix, the results pages, the book."""
+"""`glitchbook run | status | results | book | datasets`: the matrix, its state, the results
+pages, the book."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from glitchbook import datasets, methods, results, runner
+from glitchbook import datasets, methods, records, results, runner
 from glitchbook.config import PROFILES
 from glitchbook.errors import ConfigError, GlitchbookError
 
@@ -39,6 +40,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(runner.summary(outcomes))
     results.write_pages(args.root)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    unreadable: list[str] = []
+    found = records.load_all(Path(args.root) / runner.RUNS_DIR, unreadable=unreadable)
+    rows = [[r.method, r.dataset, r.profile, r.seed, r.status,
+             r.timings.get("wall_seconds"), r.device, r.created,
+             (r.error or "").splitlines()[0][:80] if r.error else ""] for r in found]
+    print(results.markdown_table(["method", "dataset", "profile", "seed", "status", "wall s",
+                                  "device", "written", "failure"], rows) if rows
+          else "no run records yet: glitchbook run")
+    for message in unreadable:
+        print(f"unreadable: {message}")
+    return 1 if unreadable or any(r.status == "failed" for r in found) else 0
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -89,6 +104,8 @@ def parser() -> argparse.ArgumentParser:
                      help="extra notebook parameter, e.g. -p corruption=0.25")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
+    status = sub.add_parser("status", help="every run's state, duration, device and failure")
+    status.set_defaults(func=cmd_status)
     res = sub.add_parser("results", help="regenerate the results pages from the run records")
     res.set_defaults(func=cmd_results)
     book = sub.add_parser("book", help="regenerate results and build the book (HTML)")
@@ -96,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     data = sub.add_parser("datasets", help="list the datasets and whether they are available")
     data.add_argument("--data-dir", default=None, help="download cache (default: ./data)")
     data.set_defaults(func=cmd_datasets)
-    for p in (run, res, book):
+    for p in (run, status, res, book):
         p.add_argument("--root", default=".", help="repository root (default: .)")
     return top
 

@@ -12,6 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from glitchbook.errors import ChecksumError
+
 RECORD_NAME = "record.json"
 STATUSES = ("ok", "failed")
 VERSIONED = ("glitchbook", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "papermill")
@@ -87,16 +89,28 @@ def _jsonable(value: Any) -> Any:
 
 
 def load(path: str | os.PathLike) -> RunRecord:
-    """Read one record (a record.json or the folder holding it)."""
+    """Read one record (a record.json or the folder holding it); a file that is not a
+    record (torn, edited, or from another tool) is a ChecksumError naming it."""
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_NAME
-    data = json.loads(path.read_text())
-    return RunRecord(**data)
+    try:
+        return RunRecord(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as err:
+        raise ChecksumError(f"run record {path} is unreadable ({err}); delete it or re-run "
+                            f"that run with --force") from err
 
 
-def load_all(root: str | os.PathLike, method: str | None = None) -> list[RunRecord]:
-    """Every record under `root` (optionally one method's), sorted by method and dataset."""
+def load_all(root: str | os.PathLike, method: str | None = None, *,
+             unreadable: list[str] | None = None) -> list[RunRecord]:
+    """Every record under `root` (optionally one method's), sorted by method and dataset.
+    Unreadable records are skipped; their messages go to `unreadable` when given."""
     pattern = f"{method}/**/{RECORD_NAME}" if method else f"**/{RECORD_NAME}"
-    found = [load(p) for p in sorted(Path(root).glob(pattern))]
+    found = []
+    for path in sorted(Path(root).glob(pattern)):
+        try:
+            found.append(load(path))
+        except ChecksumError as err:
+            if unreadable is not None:
+                unreadable.append(str(err))
     return sorted(found, key=lambda r: (r.method, r.dataset, r.profile))

@@ -203,6 +203,10 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
     runs = Path(runs) if runs else root / "book/runs"
     written = []
     for name in methods.METHODS:
-        page = method_page(name, load_all(runs, name))
+        unreadable: list[str] = []
+        page = method_page(name, load_all(runs, name, unreadable=unreadable))
+        if unreadable:
+            page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
+                f"- {message}" for message in unreadable) + "\n"
         written.append(atomic_write_text(root / RESULTS_DIR / f"{name}.md", page))
     return written

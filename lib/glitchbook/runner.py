@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from glitchbook import datasets, methods
 from glitchbook.config import check_profile, config_hash
-from glitchbook.errors import ConfigError, GlitchbookError
+from glitchbook.errors import ChecksumError, ConfigError, GlitchbookError
 from glitchbook.records import RECORD_NAME, RunRecord, load, write
 
 RUNS_DIR = Path("book/runs")
@@ -119,7 +119,7 @@ def is_done(spec: RunSpec, root: Path, key: str) -> bool:
     out, run_dir = paths(spec, root)
     try:
         record = load(run_dir / RECORD_NAME)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ChecksumError):  # missing or unreadable: run it (again)
         return False
     return out.exists() and record.status == "ok" and record.run_key == key
 
