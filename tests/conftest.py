@@ -1,12 +1,14 @@
-"""Shared fixtures: the repository root and small real datasets."""
+"""Shared fixtures: the repository root, small real datasets, and the smoke matrix
+executed and built once per session."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from glitchbook import datasets
+from glitchbook import datasets, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,3 +28,38 @@ def no_downloads(monkeypatch, tmp_path):
     """Tests never touch the network: downloads are off and the data cache is empty."""
     monkeypatch.setenv("GLITCHBOOK_OFFLINE", "1")
     monkeypatch.setenv("GLITCHBOOK_DATA", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def book_root(tmp_path_factory, root) -> Path:
+    """A copy of the book's sources (no runs) to execute and build in."""
+    dest = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(root / name, dest / name)
+    shutil.copytree(root / "notebooks", dest / "notebooks")
+    shutil.copytree(root / "book", dest / "book", ignore=shutil.ignore_patterns("runs"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def matrix(book_root):
+    """clsvae, arae and influence on digits, ambiguity and drift on mnist-5k; smoke, on a
+    local Dask cluster of 2 workers."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GLITCHBOOK_OFFLINE", "1")
+    mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
+    specs = runner.plan(["clsvae"], ["digits"], "smoke", device="cpu")
+    specs += runner.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
+    specs += runner.plan(["ambiguity", "drift"], ["mnist-5k"], "smoke", device="cpu")
+    outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
+    yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def built_book(matrix, book_root) -> Path:
+    """The smoke matrix built into HTML (`glitchbook book`); returns the root."""
+    from glitchbook.cli import main
+
+    assert main(["book", "--root", str(book_root)]) == 0
+    return book_root

@@ -31,14 +31,36 @@ def _option(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    """`0,1,2` -> (0, 1, 2)."""
+    try:
+        seeds = tuple(int(item) for item in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers such as 0,1,2, got {text!r}") \
+            from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected seeds >= 0, got {text!r}")
+    return seeds
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     names = list(methods.METHODS) if args.methods == "all" else _csv(args.methods)
     specs = runner.plan(names, _csv(args.datasets) if args.datasets else None, args.profile,
-                        seed=args.seed, device=args.device, options=dict(args.param or []))
-    outcomes = runner.run_matrix(specs, args.root, jobs=args.jobs, force=args.force,
-                                 progress=not args.quiet)
+                        seeds=args.seeds, device=args.device, options=dict(args.param or []))
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        outcomes = runner.run_matrix(specs, args.root, jobs=args.jobs, scheduler=args.scheduler,
+                                     force=args.force, progress=not args.quiet,
+                                     cell_timeout=args.cell_timeout)
+    except KeyboardInterrupt:
+        print("glitchbook: interrupted. Completed runs are kept; run the same command again to "
+              "run only the missing and failed ones.", file=sys.stderr)
+        return 130
     print(runner.summary(outcomes))
     results.write_pages(args.root)
+    if any(o.bad_input for o in outcomes):
+        return 2
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
@@ -70,10 +92,17 @@ def cmd_book(args: argparse.Namespace) -> int:
     if exe is None:
         raise ConfigError("jupyter-book is not installed; pip install -e '.[book]'")
     # -n -W --keep-going: any broken reference or warning fails the build, listing them all
-    done = subprocess.run([exe, "build", str(root), "-n", "-W", "--keep-going"], check=False)
-    if done.returncode == 0:
-        print(f"book: {root / '_build/html/index.html'}")
-    return done.returncode
+    log = root / "_build/build.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as keep, subprocess.Popen(
+            [exe, "build", str(root), "-n", "-W", "--keep-going"], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True) as build:
+        for line in build.stdout:  # type: ignore[union-attr]
+            print(line, end="")
+            keep.write(line)
+    if build.returncode == 0:
+        print(f"book: {root / '_build/html/index.html'} (build log: {log})")
+    return build.returncode
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -97,8 +126,14 @@ def parser() -> argparse.ArgumentParser:
                      "datasets for the profile)")
     run.add_argument("--profile", default="default", choices=PROFILES)
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--jobs", type=int, default=1, help="runs executed at once")
+    run.add_argument("--seeds", type=_seeds, default=(0,), help="comma list, e.g. 0,1,2: each "
+                     "run once per seed (results show mean ± sd)")
+    run.add_argument("--jobs", type=int, default=1, help="runs executed at once (> 1: a local "
+                     "Dask cluster of that many workers)")
+    run.add_argument("--scheduler", default=None, help="Dask: local, local:N (N workers here) "
+                     "or tcp://host:8786 (an existing cluster sharing this directory)")
+    run.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                     help="time limit of one notebook cell (default: by profile)")
     run.add_argument("--force", action="store_true", help="re-run completed runs too")
     run.add_argument("-p", "--param", action="append", type=_option, metavar="KEY=VALUE",
                      help="extra notebook parameter, e.g. -p corruption=0.25")

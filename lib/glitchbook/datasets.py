@@ -414,6 +414,7 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
 
 
 def ensure_available(name: str, root: str | os.PathLike | None = None) -> None:
-    """Download `name` if needed; raise DatasetUnavailable (one clear message) if that fails."""
-    if not is_available(name, root):
+    """Download `name` if needed and load it once, which checks its files: DatasetUnavailable
+    if it cannot be had, ChecksumError if a file in the data directory is damaged."""
+    if not spec(name).bundled:
         load(name, root=root, download=True)

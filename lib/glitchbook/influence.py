@@ -11,6 +11,7 @@ computes. Every signal is higher = more suspicious unless its docstring says oth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
-from glitchbook.errors import ConfigError
+from glitchbook.errors import ChecksumError, ConfigError
 
 SIGNALS = ("SI", "MAI", "MI", "GD-class", "CNCI", "PCID", "CFRank")
 
@@ -41,7 +42,16 @@ class CheckpointOutputs:
 def load_checkpoint(model: nn.Module, path: str | Path) -> float:
     """Load a `training.fit` checkpoint into `model` (on the CPU) and return its learning rate;
     the signature of captum's `checkpoints_load_func`."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found:  # weights_only=True refused an object: unpickling it could run code
+            raise ChecksumError(f"checkpoint {path} holds a {found.group(1)} object, not only "
+                                f"weights, so it is not loaded (weights_only=True: unpickling "
+                                f"it could run code); re-create it with training.fit") from err
+        raise ChecksumError(f"checkpoint {path} is not a readable torch file; delete it and "
+                            f"train again") from err
     model.load_state_dict(saved["model"])
     return float(saved["lr"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -75,7 +76,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write(run_dir: str | os.PathLike, record: RunRecord) -> Path:
-    """Write `record` as `run_dir/record.json`, atomically."""
+    """Write `record` as `run_dir/record.json`, atomically. A completed record first written
+    by a run's own process (the notebook's kernel) gets that process's peak memory."""
+    if record.status == "ok":
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        record.timings.setdefault("kernel_peak_rss_mb", peak)
     text = json.dumps(asdict(record), indent=2, sort_keys=True, default=_jsonable)
     return atomic_write_text(Path(run_dir) / RECORD_NAME, text + "\n")
 

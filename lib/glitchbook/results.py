@@ -4,12 +4,14 @@ For each method with a `papers/<method>.yaml`, `write_pages` reads the run recor
 Markdown table per dataset and profile into `book/runs/results/<method>.md`, which the chapter's
 results page includes. A paper value sits beside ours only for the same dataset; the profile of
 each side is printed in the table's heading, so incomparable numbers are never shown silently
-as if they were comparable.
+as if they were comparable. Runs of one setting with several seeds are shown as mean ± sd.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import yaml
 
 from glitchbook import methods
+from glitchbook.config import config_hash
 from glitchbook.records import RunRecord, atomic_write_text, load_all
 
 RESULTS_DIR = Path("book/runs/results")
@@ -28,9 +31,77 @@ def paper(method: str) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+class Spread(float):
+    """A metric over seeds: behaves as its mean, and also carries the sample sd and n."""
+
+    sd: float
+    n: int
+    whole: bool  # every seed's value a whole number (a count, a k)
+
+    def __new__(cls, values: list[float]) -> Spread:
+        spread = super().__new__(cls, statistics.fmean(values))
+        spread.sd, spread.n = statistics.stdev(values), len(values)
+        spread.whole = all(float(v).is_integer() for v in values)
+        return spread
+
+
+@dataclasses.dataclass(frozen=True)
+class Held:
+    """A yes/no result over seeds: true in `k` of `n`; true as a whole only when always."""
+
+    k: int
+    n: int
+
+    def __bool__(self) -> bool:
+        return self.k == self.n
+
+    def __str__(self) -> str:
+        return "yes" if self else "no" if not self.k else f"in {self.k} of {self.n} seeds"
+
+
+def merge_seeds(metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """One metrics dict from several seeds' dicts: numbers become Spread, yes/no values Held,
+    nested dicts are merged key by key; other values are kept when equal, else listed."""
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for m in metrics for k in m):
+        values = [m[key] for m in metrics if key in m]
+        if len(values) < 2:
+            merged[key] = values[0]
+        elif all(isinstance(v, dict) for v in values):
+            merged[key] = merge_seeds(values)
+        elif all(isinstance(v, bool) for v in values):
+            merged[key] = Held(sum(values), len(values))
+        elif all(isinstance(v, int | float) for v in values):
+            merged[key] = Spread(values)
+        elif all(v == values[0] for v in values):
+            merged[key] = values[0]
+        else:  # e.g. a delay in some seeds, never alarmed (None) in others: each seed's value
+            merged[key] = " / ".join(_fmt(v) for v in values)
+    return merged
+
+
+def by_setting(records: list[RunRecord]) -> list[tuple[RunRecord, list[int]]]:
+    """Completed records grouped by dataset, profile and config apart from the seed; each
+    group as one record (metrics merged over seeds) and its seeds."""
+    groups: dict[tuple, list[RunRecord]] = {}
+    for r in records:
+        setting = {k: v for k, v in r.config.items() if k != "seed"}
+        groups.setdefault((r.dataset, r.profile, config_hash(setting)), []).append(r)
+    merged = []
+    for group in groups.values():
+        group.sort(key=lambda r: r.seed)
+        record = dataclasses.replace(group[0]) if len(group) == 1 else dataclasses.replace(
+            group[0], metrics=merge_seeds([r.metrics for r in group]))
+        merged.append((record, [r.seed for r in group]))
+    return merged
+
+
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if isinstance(value, Spread):
+        digits = 2 if value.whole else 4
+        return f"{value:.{digits}f} ± {value.sd:.{digits}f}"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -78,8 +149,10 @@ def _settings_verdict(models: dict[str, dict], metric: str) -> tuple[str, str]:
     return verdict, "; ".join(d for d in detail if d)
 
 
-def _held(value: bool | None) -> str:
-    return "not checked" if value is None else "yes" if value else "no"
+def _held(value: bool | Held | None) -> str:
+    if value is None:
+        return "not checked"
+    return str(value) if isinstance(value, Held) else "yes" if value else "no"
 
 
 def method_page(method: str, records: list[RunRecord]) -> str:
@@ -91,9 +164,12 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         parts += [spec["paper_tables"], ""]
     if not ok:
         parts.append(f"No completed runs yet: run `glitchbook run --methods {method}`.")
-    for record in ok:
+    settings = by_setting(ok)
+    for record, seeds in settings:
         side = spec["datasets"].get(record.dataset)
-        heading = f"## {record.dataset} · ours: profile `{record.profile}`, seed {record.seed}"
+        over = (f"seed {seeds[0]}" if len(seeds) == 1 else
+                f"mean ± sd over seeds {', '.join(map(str, seeds))}")
+        heading = f"## {record.dataset} · ours: profile `{record.profile}`, {over}"
         if side:
             heading += f" · paper: {side['label']}"
             if side["profile"] != record.profile:
@@ -105,20 +181,21 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         parts += [heading, "", tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
+    merged = [record for record, _ in settings]
     if ok and "claims" in spec:
         parts += ["## Do the paper's claims hold?", ""]
-        header = ["claim", *(f"{r.dataset} ({r.profile})" for r in ok)]
-        rows = [[text, *(_held(r.metrics.get("claims", {}).get(key)) for r in ok)]
+        header = ["claim", *(f"{r.dataset} ({r.profile})" for r in merged)]
+        rows = [[text, *(_held(r.metrics.get("claims", {}).get(key)) for r in merged)]
                 for key, text in spec["claims"].items()]
         parts += [markdown_table(header, rows), ""]
     elif ok:
         parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
-        rows = [[r.dataset, r.profile, *claim_verdict(r, spec)] for r in ok]
+        rows = [[r.dataset, r.profile, *claim_verdict(r, spec)] for r in merged]
         parts += [markdown_table(["dataset", "profile", "holds", "detail"], rows), ""]
     failed = [r for r in records if r.status == "failed"]
     if failed:
         parts += ["## Failed runs", ""]
-        parts += [f"- `{r.dataset}` ({r.profile}): {r.error}" for r in failed]
+        parts += [f"- `{r.dataset}` ({r.profile}, seed {r.seed}): {r.error}" for r in failed]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -4,18 +4,23 @@ Each run executes `notebooks/<method>.ipynb` into `book/runs/<method>/<dataset>.
 notebook writes `book/runs/<method>/<dataset>/record.json` and its figures. Runs whose record is
 `ok` with the same run key (parameters and notebook content) are skipped, so an interrupted
 matrix resumes where it stopped. A failing run keeps its notebook and gets a `failed` record
-with the reason; the rest of the matrix goes on.
+with the reason; the rest of the matrix goes on. Every run is checked (names, types, ranges,
+device, data) before any starts. Runs execute one after another in this process, or as tasks of
+a Dask cluster (`scheduler`): a local one or an existing one shared over the network; a lock
+per run keeps two runners of one run directory from mixing their outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
-import multiprocessing
+import logging
 import os
 import re
-import resource
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +31,13 @@ from glitchbook import datasets, methods
 from glitchbook.config import check_profile, config_hash
 from glitchbook.errors import ChecksumError, ConfigError, GlitchbookError
 from glitchbook.records import RECORD_NAME, RunRecord, load, write
+from glitchbook.training import resolve_device
 
 RUNS_DIR = Path("book/runs")
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
+WORKER_LOSSES = 2  # a run whose worker dies this many times ends as a failed record
+BAD_INPUT = tuple(kind.__name__ for kind in GlitchbookError.__subclasses__())
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.method}/{self.dataset}"
+        return f"{self.method}/{self.dataset}" + (f" seed {self.seed}" if self.seed else "")
 
 
 @dataclass
@@ -62,12 +70,20 @@ class Outcome:
     error: str | None = None
     peak_rss_mb: float | None = None
 
+    @property
+    def bad_input(self) -> bool:
+        """A failure that names something to fix in the input (a GlitchbookError inside the
+        run: a value out of range, a NaN loss, a corrupted file)."""
+        return self.status == "failed" and (self.error or "").split(":")[0] in BAD_INPUT
+
 
 def paths(spec: RunSpec, root: Path) -> tuple[Path, Path]:
-    """(executed notebook, run directory) of `spec` under `root`; a `folder:<path>` dataset is
-    named by its path with every character that is not a letter, digit, '.' or '-' as '_'."""
+    """(executed notebook, run directory) of `spec` under `root`: named by the dataset (a
+    `folder:<path>` by its path, every character but letters, digits, '.' and '-' as '_'), with
+    `_seed<N>` for seeds other than 0."""
     base = root / RUNS_DIR / spec.method
     name = re.sub(r"[^A-Za-z0-9.-]", "_", spec.dataset).strip("_")
+    name += f"_seed{spec.seed}" if spec.seed else ""
     return base / f"{name}.ipynb", base / name
 
 
@@ -78,12 +94,17 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
     return papermill.inspect_notebook(str(notebook))
 
 
-def validate(spec: RunSpec, root: Path) -> Path:
-    """Check method, dataset, profile and option names before anything runs; return the
-    template notebook. papermill itself only warns on unknown parameters."""
+def validate(spec: RunSpec, root: Path, *, local_device: bool = True) -> Path:
+    """Check method, dataset, profile, parameter names, values (through the method's own
+    config) and, unless the runs go to another machine, the device, before anything runs;
+    return the template notebook. papermill itself only warns on unknown parameters."""
     method = methods.get(spec.method)
     datasets.spec(spec.dataset)
     check_profile(spec.profile)
+    if local_device:
+        resolve_device(spec.device)
+    elif spec.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"unknown device {spec.device!r}; use 'auto', 'cpu' or 'cuda'")
     template = root / method.notebook
     if not template.exists():
         raise ConfigError(f"notebook {template} not found; run from the repository root")
@@ -92,7 +113,17 @@ def validate(spec: RunSpec, root: Path) -> Path:
     if unknown:
         raise ConfigError(f"{spec.method}: unknown parameter(s) {unknown}; the notebook takes "
                           f"{', '.join(declared)}")
+    method.module.from_parameters(spec.dataset, spec.profile, spec.seed, **spec.options)
     return template
+
+
+def preflight(specs: list[RunSpec], root: Path, *, local_device: bool = True) -> None:
+    """Validate every run and make every dataset available (downloaded and verified once,
+    here); the first problem is a GlitchbookError and nothing has been written."""
+    for spec in specs:
+        validate(spec, root, local_device=local_device)
+    for name in dict.fromkeys(spec.dataset for spec in specs):
+        datasets.ensure_available(name)
 
 
 def run_key(spec: RunSpec, template: Path) -> str:
@@ -138,7 +169,7 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _execute_notebook(template: Path, out: Path, parameters: dict, profile: str,
+def _execute_notebook(template: Path, out: Path, parameters: dict, cell_timeout: float,
                       root: Path) -> None:
     import papermill
 
@@ -146,7 +177,7 @@ def _execute_notebook(template: Path, out: Path, parameters: dict, profile: str,
         try:
             papermill.execute_notebook(
                 str(template), str(out), parameters=parameters, kernel_name="python3",
-                execution_timeout=CELL_TIMEOUT[profile], progress_bar=False, cwd=str(root))
+                execution_timeout=cell_timeout, progress_bar=False, cwd=str(root))
             return
         except Exception as err:  # parallel kernels can collide on ZMQ ports at start-up
             if "Address already in use" not in str(err) or attempt == KERNEL_START_TRIES:
@@ -155,44 +186,57 @@ def _execute_notebook(template: Path, out: Path, parameters: dict, profile: str,
 
 
 def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
-            threads: int | None = None) -> Outcome:
-    """Run one cell of the matrix (resuming, recording failures); never raises for a bad run."""
+            threads: int | None = None, cell_timeout: float | None = None) -> Outcome:
+    """Run one cell of the matrix (resuming, recording failures); never raises for a bad run.
+    Holds the run's lock throughout, so a second runner of the same run waits, then skips it."""
     root = Path(root).resolve()
     start = time.perf_counter()
     key = ""
     out, run_dir = paths(spec, root)
-    try:
-        template = validate(spec, root)
-        key = run_key(spec, template)
-        if not force and is_done(spec, root, key):
-            return Outcome(spec, "skipped")
-        datasets.ensure_available(spec.dataset)  # once, here, not inside parallel kernels
-        if threads:
-            os.environ["OMP_NUM_THREADS"] = str(threads)
-        (run_dir / RECORD_NAME).unlink(missing_ok=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _execute_notebook(template, out, spec.parameters(run_dir), spec.profile, root)
-        record = load(run_dir / RECORD_NAME)
-        _tidy(out, f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
-                   f"({spec.profile} profile)")
-    except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
-        error = str(err) if isinstance(err, GlitchbookError) else _describe(err)
-        if not isinstance(err, ConfigError):
-            write(run_dir, _failed_record(spec, key, error))
-        return Outcome(spec, "failed", time.perf_counter() - start, error, _peak_rss_mb())
-    record.run_key = key
-    record.timings["wall_seconds"] = time.perf_counter() - start
-    record.timings["kernel_peak_rss_mb"] = _peak_rss_mb()
-    write(run_dir, record)
+    with _locked(out.with_suffix(".lock")):
+        try:
+            template = validate(spec, root, local_device=False)
+            key = run_key(spec, template)
+            if not force and is_done(spec, root, key):
+                return Outcome(spec, "skipped")
+            if threads:
+                os.environ["OMP_NUM_THREADS"] = str(threads)
+            (run_dir / RECORD_NAME).unlink(missing_ok=True)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _execute_notebook(template, out, spec.parameters(run_dir),
+                              cell_timeout or CELL_TIMEOUT[spec.profile], root)
+            record = load(run_dir / RECORD_NAME)
+            _tidy(out, spec)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
+            error = str(err) if isinstance(err, GlitchbookError) else _describe(err)
+            if not isinstance(err, ConfigError):
+                write(run_dir, _failed_record(spec, key, error))
+            return Outcome(spec, "failed", time.perf_counter() - start, error)
+        record.run_key = key
+        record.timings["wall_seconds"] = time.perf_counter() - start
+        write(run_dir, record)
     return Outcome(spec, "ok", record.timings["wall_seconds"], None,
-                   record.timings["kernel_peak_rss_mb"])
+                   record.timings.get("kernel_peak_rss_mb"))
 
 
-def _tidy(notebook: Path, title: str) -> None:
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (created if missing) for as long as the block runs; the
+    operating system releases it when the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _tidy(notebook: Path, spec: RunSpec) -> None:
     """Give an executed notebook its own page title (the template's first heading is generic)
     and its progress bars as a terminal would leave them (`settle_streams`)."""
     import nbformat
 
+    seed = f", seed {spec.seed}" if spec.seed else ""
+    title = (f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
+             f"({spec.profile} profile{seed})")
     nb = nbformat.read(notebook, as_version=4)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
@@ -223,49 +267,150 @@ def settle_streams(outputs: list) -> list:
     return settled
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process's finished children (the kernels), in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def plan(method_names: list[str], dataset_names: list[str] | None, profile: str, *,
-         seed: int = 0, device: str = "auto",
+         seeds: tuple[int, ...] = (0,), device: str = "auto",
          options: dict[str, Any] | None = None) -> list[RunSpec]:
-    """The matrix: each method on the given datasets, or on its own datasets for `profile`."""
+    """The matrix: each method on the given datasets, or on its own datasets for `profile`,
+    once per seed."""
     check_profile(profile)
     specs = []
     for name in method_names:
         method = methods.get(name)
         for dataset in dataset_names or method.datasets[profile]:
-            specs.append(RunSpec(name, dataset, profile, seed, device, dict(options or {})))
+            specs += [RunSpec(name, dataset, profile, seed, device, dict(options or {}))
+                      for seed in seeds]
     return specs
 
 
 def run_matrix(specs: list[RunSpec], root: str | Path = ".", *, jobs: int = 1,
-               force: bool = False, progress: bool = True) -> list[Outcome]:
-    """Execute `specs`, `jobs` at a time, each in its own process; returns every outcome."""
-    for spec in specs:  # fail fast on names before starting any kernel
-        validate(spec, Path(root).resolve())
-    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
-    outcomes: list[Outcome] = []
-    context = multiprocessing.get_context("spawn")
-    bar = tqdm(total=len(specs), desc="runs", unit="run", disable=not progress)
-    with ProcessPoolExecutor(max_workers=max(jobs, 1), mp_context=context,
-                             max_tasks_per_child=1) as pool:
-        futures = {pool.submit(execute, s, root, force=force, threads=threads): s for s in specs}
-        for future in as_completed(futures):
+               scheduler: str | None = None, force: bool = False, progress: bool = True,
+               cell_timeout: float | None = None) -> list[Outcome]:
+    """Execute `specs` and return their outcomes, in the same order: one after another in
+    this process, or on Dask (`scheduler` "local[:N]" or "tcp://host:port"; "local:<jobs>" when
+    `jobs` > 1). Everything is checked first: a bad input raises before any run starts."""
+    root = Path(root).resolve()
+    if scheduler is None and jobs > 1:
+        scheduler = f"local:{jobs}"
+    view = _Progress(len(specs), enabled=progress)
+    if scheduler is None:
+        preflight(specs, root)
+        outcomes = []
+        for spec in specs:
+            view.running(1)
+            outcomes.append(execute(spec, root, force=force, cell_timeout=cell_timeout))
+            view.done(outcomes[-1])
+    else:
+        with _dask_client(scheduler, specs, root) as (client, threads):
+            outcomes = _run_on_dask(client, specs, root, force, threads, cell_timeout, view)
+    view.close()
+    return outcomes
+
+
+class _Progress:
+    """The matrix as a tqdm bar: runs done of all, elapsed and ETA, and how many are ok,
+    skipped, failed and running."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.counts = dict.fromkeys(("ok", "skipped", "failed", "running"), 0)
+        self.bar = tqdm(total=total, desc="matrix", unit="run", disable=not enabled)
+        self.tty, self.shown, self.drawn = sys.stderr.isatty(), "", time.monotonic()
+
+    def running(self, n: int) -> None:
+        self.counts["running"] = n
+        self._show()
+
+    def done(self, outcome: Outcome) -> None:
+        self.counts[outcome.status] += 1
+        self.bar.update()
+        if outcome.status == "failed" and not self.bar.disable:
+            self.bar.write(f"failed: {outcome.spec.label}: {outcome.error}")
+        self._show()
+
+    def _show(self) -> None:
+        """Redraw on a change, and each second on a terminal (for the elapsed time)."""
+        text = " · ".join(f"{k} {v}" for k, v in self.counts.items())
+        if text != self.shown or (self.tty and time.monotonic() - self.drawn > 1):
+            self.bar.set_postfix_str(text)
+            self.shown, self.drawn = text, time.monotonic()
+
+    def close(self) -> None:
+        self.running(0)
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str, specs: list[RunSpec],
+                 root: Path) -> Iterator[tuple[Any, int | None]]:
+    """A Dask client, and the threads each run may use: on a new LocalCluster of N
+    single-threaded worker processes (each given a `GPU` resource when this machine has CUDA)
+    for "local[:N]", else on the cluster at `scheduler`. Runs are checked before a local
+    cluster starts, and against the remote workers' resources (a `cuda` run needs a worker
+    with a `GPU` resource)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOSSES - 1}):
+        if scheduler == "local" or scheduler.startswith("local:"):
+            workers = _local_workers(scheduler, len(specs))
+            preflight(specs, root)
+            gpu = {"GPU": 1} if resolve_device("auto").type == "cuda" else None
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   memory_limit=0, dashboard_address=None, resources=gpu,
+                                   silence_logs=logging.ERROR)
+            with cluster, Client(cluster) as client:
+                yield client, max(1, (os.cpu_count() or 1) // workers)
+        elif scheduler.startswith("tcp://"):
+            with Client(scheduler, timeout="20s") as client:
+                info = client.scheduler_info()["workers"].values()
+                preflight(specs, root, local_device=False)
+                if any(s.device == "cuda" for s in specs) and not any(
+                        w.get("resources", {}).get("GPU") for w in info):
+                    raise ConfigError(f"runs on device 'cuda' need a worker with a GPU resource; "
+                                      f"no worker of {scheduler} has one (start GPU workers "
+                                      f"with: dask worker {scheduler} --resources GPU=1)")
+                yield client, None
+        else:
+            raise ConfigError(f"unknown scheduler {scheduler!r}; use local, local:N or "
+                              f"tcp://host:port")
+
+
+def _local_workers(scheduler: str, runs: int) -> int:
+    """N of "local:N" (default: one worker per core, at most one per run)."""
+    text = scheduler.partition(":")[2]
+    if not text:
+        return max(1, min(os.cpu_count() or 1, runs))
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"scheduler {scheduler!r}: N in local:N must be a positive integer")
+    return int(text)
+
+
+def _run_on_dask(client: Any, specs: list[RunSpec], root: Path, force: bool,
+                 threads: int | None, cell_timeout: float | None,
+                 view: _Progress) -> list[Outcome]:
+    """Each run one task (impure: the same parameters twice are two runs); a task whose worker
+    dies is retried on another worker, and ends as a failed record after WORKER_LOSSES deaths."""
+    from distributed import as_completed
+
+    futures = {client.submit(execute, spec, str(root), force=force, threads=threads,
+                             cell_timeout=cell_timeout, pure=False,
+                             resources={"GPU": 1} if spec.device == "cuda" else None): i
+               for i, spec in enumerate(specs)}
+    outcomes: list[Outcome] = [None] * len(specs)  # type: ignore[list-item]
+    slots = sum(client.nthreads().values())
+    queue = as_completed(futures)
+    while not queue.is_empty():
+        for future in queue.next_batch(block=False):
+            i = futures.pop(future)
             try:
-                outcome = future.result()
-            except Exception as err:  # noqa: BLE001 - a worker that died
-                outcome = Outcome(futures[future], "failed", error=_describe(err))
-                write(paths(futures[future], Path(root).resolve())[1],
-                      _failed_record(futures[future], "", outcome.error or ""))
-            outcomes.append(outcome)
-            bar.update()
-            bar.set_postfix_str(f"{outcome.spec.label}: {outcome.status}")
-    bar.close()
-    order = {s.label: i for i, s in enumerate(specs)}
-    return sorted(outcomes, key=lambda o: order[o.spec.label])
+                outcomes[i] = future.result()
+            except Exception as err:  # noqa: BLE001 - a worker lost too often, a cancelled task
+                outcomes[i] = Outcome(specs[i], "failed", error=_describe(err))
+                write(paths(specs[i], root)[1], _failed_record(specs[i], "", outcomes[i].error))
+            view.done(outcomes[i])
+        busy = {key for keys in client.processing().values() for key in keys}
+        view.running(min(sum(f.key in busy for f in futures), slots))
+        time.sleep(0.2)
+    return outcomes
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -5,7 +5,9 @@ A chapter plugs in by adding its entry here; the runner, results pages and CLI r
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
 from glitchbook.errors import ConfigError
 
@@ -21,6 +23,12 @@ class Method:
     @property
     def notebook(self) -> str:
         return f"notebooks/{self.name}.ipynb"
+
+    @property
+    def module(self) -> ModuleType:
+        """`glitchbook.methods.<name>`: its `from_parameters` turns the notebook's parameters
+        into the checked config."""
+        return importlib.import_module(f"glitchbook.methods.{self.name}")
 
 
 METHODS: dict[str, Method] = {

@@ -116,6 +116,14 @@ class Config:
         return asdict(self)
 
 
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
+                    pair: str = "all", nf: int = 0) -> Config:
+    """The config of a notebook run from its papermill parameters (`pair` "all" or e.g. "7v1",
+    `nf` 0 for the profile's widths)."""
+    return Config.for_run(dataset, profile, seed=seed, pairs=None if pair == "all" else (pair,),
+                          nfs=None if nf == 0 else (nf,))
+
+
 @dataclass(frozen=True)
 class Pair:
     """A binary subset in [-1, 1] (label 1 = positive class), split into train and test."""

@@ -16,7 +16,7 @@ from glitchbook.config import check_profile, override
 from glitchbook.corruption import check_fraction
 from glitchbook.errors import ConfigError
 from glitchbook.models.autoencoders import AE, AUTOENCODERS
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, check_positive, fit, tensor_dataset
 
 MODEL_NAMES = tuple(AUTOENCODERS)
 BASELINE = "KNN (PyOD)"
@@ -61,6 +61,7 @@ class Config:
         if config.protocol not in novelty.PROTOCOLS:
             raise ConfigError(f"unknown protocol {config.protocol!r}; use p1 or p2")
         check_fraction(config.anomaly_fraction, "anomaly_fraction")
+        check_positive(epochs=config.epochs)
         if config.epsilon <= 0 or config.steps < 1:
             raise ConfigError(f"epsilon must be positive and steps at least 1, got "
                               f"{config.epsilon}, {config.steps}")
@@ -68,6 +69,14 @@ class Config:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
+                    normal_classes: str | list[int] = "each", **parameters) -> Config:
+    """The config of a notebook run from its papermill parameters (`normal_classes` "each"
+    or a list, `protocol`, `anomaly_fraction`, `epsilon`, `epochs`; None keeps the preset)."""
+    chosen = () if normal_classes == "each" else tuple(normal_classes)
+    return Config.for_run(dataset, profile, seed=seed, normal_classes=chosen, **parameters)
 
 
 def load(config: Config) -> datasets.ImageDataset:

@@ -23,7 +23,7 @@ from glitchbook.corruption import (
 )
 from glitchbook.errors import ConfigError
 from glitchbook.models.vaes import MODELS, ImageVAE
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, check_positive, fit, tensor_dataset
 
 MODEL_NAMES = tuple(MODELS)
 PAPER_EPOCHS = {"fashion": 100, "digits": 100, "frey": 300, "shapes": 200}
@@ -106,6 +106,7 @@ class Config:
         config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
         check_fraction(config.corruption, "corruption")
         check_fraction(config.test_fraction, "test_fraction")
+        check_positive(epochs=config.epochs, trusted=config.trusted)
         unknown = sorted(set(config.models) - set(MODEL_NAMES))
         if unknown:
             raise ConfigError(f"unknown model(s) {unknown}; known: {', '.join(MODEL_NAMES)}")
@@ -114,6 +115,13 @@ class Config:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
+                    **parameters) -> Config:
+    """The config of a notebook run from its papermill parameters (`corruption`, `trusted`,
+    `epochs`; None keeps the profile's preset): the runner checks it before anything runs."""
+    return Config.for_run(dataset, profile, seed=seed, **parameters)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,14 @@ from glitchbook.config import check_profile, override
 from glitchbook.corruption import camera_faults
 from glitchbook.errors import ConfigError
 from glitchbook.models.conv_autoencoders import DRIFT_MODELS, ConvAE, build
-from glitchbook.training import History, fit, in_batches, progress_interval, tensor_dataset
+from glitchbook.training import (
+    History,
+    check_positive,
+    fit,
+    in_batches,
+    progress_interval,
+    tensor_dataset,
+)
 
 DETECTORS = ("silhouette k", "error rate", "MMD", "KS")
 STREAMS = {"new class": drift.NEW, "anomalies": drift.ANOMALY}
@@ -70,10 +77,19 @@ class Config:
             raise ConfigError(f"unknown model(s) {unknown}; use {', '.join(DRIFT_MODELS)}")
         if config.good_class == config.new_class:
             raise ConfigError("good_class and new_class must differ")
+        check_positive(epochs=config.epochs)
         return config
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
+                    model: str = "all", **parameters) -> Config:
+    """The config of a notebook run from its papermill parameters (`model` "all" or one of
+    small, big, vae; `good_class`, `new_class`, `epochs`; None keeps the preset)."""
+    return Config.for_run(dataset, profile, seed=seed,
+                          models=None if model == "all" else (model,), **parameters)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from glitchbook.config import check_profile, override
 from glitchbook.corruption import GLITCH_KINDS, Glitches, check_fraction, inject_glitches
 from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import CLASSIFIERS
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, check_positive, fit, tensor_dataset
 
 CLEANLAB = "cleanlab"  # its label-quality ranking, top-k flagged like the signals
 CLEANLAB_OWN = "cleanlab, own k"  # find_label_issues: confident learning picks how many to flag
@@ -65,6 +65,7 @@ class Config:
                   "paper": dict(lr=lr, epochs=epochs, max_images=7000, cleanlab_folds=5)}[profile]
         config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
         check_fraction(config.rate, "glitch rate")
+        check_positive(epochs=config.epochs)
         if config.gradients not in GRADIENTS:
             raise ConfigError(f"unknown gradients {config.gradients!r}; use fast or full")
         if config.gradients == "full" and config.model != "resnet20":
@@ -79,6 +80,14 @@ class Config:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
+                    glitch: str = "all", **parameters) -> Config:
+    """The config of a notebook run from its papermill parameters (`glitch` "all" or one
+    kind, `model`, `rate`, `gradients`, `epochs`; None keeps the preset)."""
+    return Config.for_run(dataset, profile, seed=seed,
+                          glitches=None if glitch == "all" else (glitch,), **parameters)
 
 
 @dataclass(frozen=True)
