@@ -1,11 +1,13 @@
 # make book  : the main job (creates .venv, installs, runs the matrix, builds _build/html)
-# make test  : the test suite
+# make test  : the test suite (with the fault tests and the browser test of a smoke build)
+# make bench : run and book times; Dask overhead and speed-up (benchmarks/bench.py)
 # Each target bootstraps .venv itself.
 PYTHON   ?= python3
 VENV     := .venv
 BIN      := $(VENV)/bin
 PROFILE  ?= default
 JOBS     ?= 1
+SEEDS    ?= 0
 DEVICE   ?= auto
 STAMP    := $(VENV)/.installed
 
@@ -19,7 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/glitchbook run --methods all --profile $(PROFILE) --device $(DEVICE) --jobs $(JOBS)
+	$(BIN)/glitchbook run --methods all --profile $(PROFILE) --device $(DEVICE) --jobs $(JOBS) \
+		--seeds $(SEEDS)
 	$(BIN)/glitchbook book
 
 test: $(STAMP)
@@ -27,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py --profiles smoke,default
+	$(BIN)/python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
 
 clean:
 	rm -rf _build book/runs .pytest_cache

@@ -1,10 +1,13 @@
-"""Time every run of the matrix: wall time, peak kernel memory and training throughput.
+"""Time the matrix: each run (wall time, peak kernel memory, training throughput), the whole
+book, and the Dask runner against running the same notebooks one after another.
 
-    python benchmarks/bench.py --profiles smoke,default [--methods clsvae] [--device auto]
+    python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
 
-Runs are forced (never resumed) in a scratch copy of the notebooks, one at a time, so the book's
-own runs are untouched and timings do not compete for cores. Prints a Markdown table and writes
-it to benchmarks/results/.
+For each profile and mode the matrix is forced (never resumed) in a fresh scratch copy of the
+book's sources, so the book's own runs are untouched; the sequential mode also builds the book
+there (the full book time). `local:1` against `sequential` is the Dask runner's overhead,
+`local:2` the speed-up of two local workers. Prints Markdown and writes it to
+benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -20,42 +23,93 @@ from pathlib import Path
 import torch
 
 from glitchbook import methods, records, runner
+from glitchbook.cli import main as glitchbook
 from glitchbook.results import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("_config.yml", "_toc.yml", "notebooks", "book")
+
+
+def scratch_copy(dest: Path) -> Path:
+    """The book's sources without its runs."""
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("runs"))
+        else:
+            shutil.copy(ROOT / name, dest / name)
+    return dest
+
+
+def run_rows(outcomes: list[runner.Outcome], root: Path, profile: str) -> list[list]:
+    """One row per run: its timings from the record, or its failure."""
+    rows = []
+    for outcome in outcomes:
+        row = [outcome.spec.label, profile, outcome.status]
+        if outcome.status == "ok":
+            rec = records.load(runner.paths(outcome.spec, root)[1])
+            t = rec.timings
+            row += [t["wall_seconds"], t.get("train_seconds"), t.get("kernel_peak_rss_mb"),
+                    t.get("samples_per_second"), t.get("gan_iterations_per_second"), rec.device]
+        else:
+            row += [None] * 5 + [outcome.error]
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", default="smoke,default")
+    parser.add_argument("--modes", default="sequential,local:1,local:2",
+                        help="sequential and/or Dask schedulers (local:N, tcp://...)")
     parser.add_argument("--methods", default=",".join(methods.METHODS))
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        shutil.copytree(ROOT / "notebooks", Path(scratch) / "notebooks")
-        for profile in args.profiles.split(","):
-            specs = runner.plan(args.methods.split(","), None, profile, device=args.device)
-            for outcome in runner.run_matrix(specs, scratch, jobs=1, force=True):
-                row = [outcome.spec.label, profile, outcome.status]
-                if outcome.status == "ok":
-                    rec = records.load(runner.paths(outcome.spec, Path(scratch))[1])
-                    t = rec.timings
-                    row += [t["wall_seconds"], t["train_seconds"], t["kernel_peak_rss_mb"],
-                            t.get("samples_per_second"), t.get("gan_iterations_per_second"),
-                            rec.device]
+    modes = args.modes.split(",")
+    per_run, per_mode, notes = [], [], []
+    for profile in args.profiles.split(","):
+        specs = runner.plan(args.methods.split(","), None, profile, device=args.device)
+        walls: dict[str, float] = {}
+        for mode in modes:
+            with tempfile.TemporaryDirectory() as scratch:
+                root = scratch_copy(Path(scratch))
+                start = time.perf_counter()
+                outcomes = runner.run_matrix(
+                    specs, root, force=True, scheduler=None if mode == "sequential" else mode)
+                walls[mode] = time.perf_counter() - start
+                ok = sum(o.status == "ok" for o in outcomes)
+                row = [profile, mode, f"{ok}/{len(outcomes)}", walls[mode],
+                       sum(o.seconds for o in outcomes)]
+                if mode == "sequential":
+                    per_run += run_rows(outcomes, root, profile)
+                    start = time.perf_counter()
+                    built = glitchbook(["book", "--root", str(root)]) == 0
+                    build = time.perf_counter() - start
+                    row += [build if built else "failed", walls[mode] + build]
                 else:
-                    row += [None] * 5 + [outcome.error]
-                rows.append(row)
-    header = ["run", "profile", "status", "wall s", "train s", "peak RSS MB",
-              "train samples/s (mean over models)", "GAN it/s", "device"]
+                    row += [None, None]
+                per_mode.append(row)
+        if "sequential" in walls:
+            base = walls["sequential"]
+            for mode, wall in walls.items():
+                if mode == "local:1":
+                    notes.append(f"{profile}: Dask overhead (local:1 against sequential): "
+                                 f"{100 * (wall / base - 1):+.1f} %")
+                elif mode != "sequential":
+                    notes.append(f"{profile}: speed-up with {mode}: {base / wall:.2f}x")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    table = f"Machine: {machine}\n\n" + markdown_table(header, rows)
-    print(table)
+    text = "\n\n".join([
+        f"Machine: {machine}",
+        markdown_table(["profile", "mode", "runs ok", "matrix wall s", "sum of run walls s",
+                        "book build s", "book total s"], per_mode),
+        "\n".join(f"- {note}" for note in notes),
+        "Runs (sequential mode):",
+        markdown_table(["run", "profile", "status", "wall s", "train s", "peak RSS MB",
+                        "train samples/s (mean over models)", "GAN it/s", "device"], per_run)])
+    print(text)
     out = ROOT / "benchmarks/results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.md"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(table + "\n")
+    out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
