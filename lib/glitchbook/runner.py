@@ -36,6 +36,7 @@ from glitchbook.training import resolve_device
 RUNS_DIR = Path("book/runs")
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 WORKER_LOSSES = 2  # a run whose worker dies this many times ends as a failed record
 BAD_INPUT = tuple(kind.__name__ for kind in GlitchbookError.__subclasses__())
 
@@ -188,7 +189,9 @@ def _execute_notebook(template: Path, out: Path, parameters: dict, cell_timeout:
 def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             threads: int | None = None, cell_timeout: float | None = None) -> Outcome:
     """Run one cell of the matrix (resuming, recording failures); never raises for a bad run.
-    Holds the run's lock throughout, so a second runner of the same run waits, then skips it."""
+    Holds the run's lock throughout, so a second runner of the same run waits, then skips it.
+    `threads` sets the kernel's thread count (0: every core; None: the environment's), which
+    a Dask worker needs: its nanny caps the thread variables at 1."""
     root = Path(root).resolve()
     start = time.perf_counter()
     key = ""
@@ -199,8 +202,9 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             key = run_key(spec, template)
             if not force and is_done(spec, root, key):
                 return Outcome(spec, "skipped")
-            if threads:
-                os.environ["OMP_NUM_THREADS"] = str(threads)
+            if threads is not None:
+                os.environ.update(dict.fromkeys(THREAD_VARIABLES,
+                                                str(threads or os.cpu_count() or 1)))
             (run_dir / RECORD_NAME).unlink(missing_ok=True)
             run_dir.mkdir(parents=True, exist_ok=True)
             _execute_notebook(template, out, spec.parameters(run_dir),
@@ -349,7 +353,8 @@ def _dask_client(scheduler: str, specs: list[RunSpec],
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOSSES - 1}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOSSES - 1,
+                          "distributed.nanny.pre-spawn-environ": {}}):  # no caps: see execute
         if scheduler == "local" or scheduler.startswith("local:"):
             workers = _local_workers(scheduler, len(specs))
             preflight(specs, root)
@@ -368,7 +373,7 @@ def _dask_client(scheduler: str, specs: list[RunSpec],
                     raise ConfigError(f"runs on device 'cuda' need a worker with a GPU resource; "
                                       f"no worker of {scheduler} has one (start GPU workers "
                                       f"with: dask worker {scheduler} --resources GPU=1)")
-                yield client, None
+                yield client, 0
         else:
             raise ConfigError(f"unknown scheduler {scheduler!r}; use local, local:N or "
                               f"tcp://host:port")
