@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
 
 clean:
-	rm -rf _build book/runs .pytest_cache
+	rm -rf _build book/runs .pytest_cache test-output

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glitchbook import records, runner
+from glitchbook import ConfigError, records, runner
 
 pytestmark = pytest.mark.slow
 
@@ -193,3 +193,20 @@ def test_two_runners_of_one_run_directory_never_mix_their_records(fault_root):
                        for line in Path(f"{run_dir}.spans").read_text().splitlines())
         assert spans[0][1] <= spans[1][0], "the two executions overlapped"
     _no_torn_files(fault_root)
+
+
+def test_runs_go_to_an_existing_cluster_over_tcp(fault_root, monkeypatch):
+    from distributed import LocalCluster
+
+    _faults(fault_root)
+    specs = runner.plan(["drift"], ["mnist-5k"], "smoke", seeds=(0, 1), device="cpu")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        outcomes = runner.run_matrix(specs, fault_root, scheduler=cluster.scheduler_address,
+                                     progress=False)
+        assert [o.status for o in outcomes] == ["ok", "ok"]
+        on_gpu = runner.plan(["drift"], ["mnist-5k"], "smoke", device="cuda")
+        with pytest.raises(ConfigError, match="need a worker with a GPU resource"):
+            runner.run_matrix(on_gpu, fault_root, scheduler=cluster.scheduler_address)
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", "2s")
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        runner.run_matrix(specs, fault_root, scheduler="tcp://127.0.0.1:9")

@@ -37,6 +37,7 @@ RUNS_DIR = Path("book/runs")
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+CONNECT_TIMEOUT = "20s"  # to reach an existing Dask scheduler
 WORKER_LOSSES = 2  # a run whose worker dies this many times ends as a failed record
 BAD_INPUT = tuple(kind.__name__ for kind in GlitchbookError.__subclasses__())
 
@@ -354,7 +355,8 @@ def _dask_client(scheduler: str, specs: list[RunSpec],
     from distributed import Client, LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOSSES - 1,
-                          "distributed.nanny.pre-spawn-environ": {}}):  # no caps: see execute
+                          "distributed.nanny.pre-spawn-environ": {},  # no caps: see execute
+                          "distributed.worker.profile.enabled": False}):  # cores to the kernels
         if scheduler == "local" or scheduler.startswith("local:"):
             workers = _local_workers(scheduler, len(specs))
             preflight(specs, root)
@@ -365,7 +367,13 @@ def _dask_client(scheduler: str, specs: list[RunSpec],
             with cluster, Client(cluster) as client:
                 yield client, max(1, (os.cpu_count() or 1) // workers)
         elif scheduler.startswith("tcp://"):
-            with Client(scheduler, timeout="20s") as client:
+            try:
+                client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+            except OSError as err:  # distributed's connect timeout is an OSError too
+                raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({err}); "
+                                  f"start one with `dask scheduler`, or use --scheduler local:N"
+                                  ) from err
+            with client:
                 info = client.scheduler_info()["workers"].values()
                 preflight(specs, root, local_device=False)
                 if any(s.device == "cuda" for s in specs) and not any(
