@@ -1,6 +1,7 @@
 # make book  : the main job (creates .venv, installs, runs the matrix, builds _build/html)
 # make test  : the test suite (with the fault tests and the browser test of a smoke build)
-# make bench : run and book times; Dask overhead and speed-up (benchmarks/bench.py)
+# make bench : run and book times; Dask overhead and speed-up (benchmarks/bench.py); CLSVAE and
+#              its baselines on Synthetic Shapes with the authors' recipe (benchmarks/clsvae_shapes.py)
 # Each target bootstraps .venv itself.
 PYTHON   ?= python3
 VENV     := .venv
@@ -31,6 +32,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
+	$(BIN)/python benchmarks/clsvae_shapes.py --seeds 0,1,2 --all
 
 clean:
 	rm -rf _build book/runs .pytest_cache test-output

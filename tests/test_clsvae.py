@@ -45,3 +45,25 @@ def test_the_trusted_set_comes_from_the_training_split(smoke_run):
     _, prepared, _ = smoke_run
     assert set(prepared.trusted.index) <= set(prepared.train)
     assert not set(prepared.train) & set(prepared.test)
+
+
+@pytest.mark.parametrize("dataset", ["shapes", "mnist-5k"])
+def test_the_test_split_is_as_dirty_as_the_data(dataset):
+    # corruption, split and trusted set come from independent streams of one seed; on shapes
+    # every pattern changes its image, on digits a black pattern on a black corner may not
+    for seed in range(3):
+        config = clsvae.Config.for_run(dataset, "default", seed=seed)
+        prepared = clsvae.prepare(config)
+        dirty = prepared.corruption.is_outlier
+        assert abs(dirty[prepared.test].mean() - dirty.mean()) <= 0.03
+        if dataset == "shapes":
+            assert dirty.mean() == pytest.approx(config.corruption)
+
+
+def test_grey_images_are_standardised_by_the_dirty_datas_mean_and_sd(smoke_run):
+    _, prepared, _ = smoke_run
+    dirty = prepared.corruption.images
+    assert prepared.mean == pytest.approx(dirty.mean(), rel=1e-5)
+    assert prepared.sd == pytest.approx(dirty.std(ddof=1), rel=1e-5)
+    z = prepared.standardise(dirty)
+    assert z.mean() == pytest.approx(0, abs=1e-5) and z.std(ddof=1) == pytest.approx(1, abs=1e-4)

@@ -43,6 +43,16 @@ def test_or_mode_draws_in_white_on_binary_images():
     assert set(np.unique(c.images)) == {0.0, 1.0}
 
 
+def test_strips_on_28x28_images_are_the_authors():
+    # column 20, row 15, and the two 2-pixel bands of their diagonal polygons
+    masks = pattern_masks(STRIPS, 28, 28, np.random.default_rng(0))
+    rows, cols = np.mgrid[0:28, 0:28]
+    np.testing.assert_array_equal(masks[0], cols == 20)
+    np.testing.assert_array_equal(masks[1], rows == 15)
+    np.testing.assert_array_equal(masks[2], (rows + cols == 15) | (rows + cols == 16))
+    np.testing.assert_array_equal(masks[3], (rows + cols == 38) | (rows + cols == 39))
+
+
 def test_corruption_is_determined_by_its_seed(digits):
     a = systematic_outliers(digits.images, seed=5)
     b = systematic_outliers(digits.images, seed=5)

@@ -25,16 +25,24 @@ def test_mnist_5k_is_500_real_digits_a_class():
     assert (np.bincount(data.labels) == 500).all()
 
 
-def test_shapes_are_binary_seeded_and_do_not_touch_the_border():
+def test_shapes_are_the_authors_templates_moved_by_whole_pixels():
     a, b = datasets.load("shapes", n=200, seed=3), datasets.load("shapes", n=200, seed=3)
     c = datasets.load("shapes", n=200, seed=4)
     np.testing.assert_array_equal(a.images, b.images)
     assert not np.array_equal(a.images, c.images)
-    assert a.is_binary
-    border = np.concatenate([a.images[:, 0, 0], a.images[:, 0, -1],
-                             a.images[:, 0, :, 0], a.images[:, 0, :, -1]], axis=1)
-    assert border.max() == 0.0
-    assert (a.images.reshape(200, -1).sum(1) > 10).all()  # every image holds a shape
+    assert a.is_binary and (np.bincount(a.labels) == 50).all()
+    # skimage.draw's rasters of the authors' shapes (checked against scikit-image 0.26):
+    # rectangle (1,1)-(12,6), triangle (0,3) (17,0) (6,15), disk r 8, ellipse 4 x 10 at 3 pi / 4
+    templates = datasets.shape_templates()
+    assert templates.sum((1, 2)).tolist() == [72, 116, 193, 125]
+    assert templates[1][0, 3] and templates[1][17, 0] and templates[1][6, 15]  # corners count
+    for label, template in enumerate(templates):
+        for image in a.images[a.labels == label][:10, 0]:
+            rows, cols = np.nonzero(image)
+            shifted = np.roll(template, (rows.min() - np.nonzero(template)[0].min(),
+                                         cols.min() - np.nonzero(template)[1].min()), (0, 1))
+            np.testing.assert_array_equal(image, shifted)
+    assert a.images[:, 0, -1].max() == 0 and a.images[:, 0, :, -1].max() == 0
 
 
 def test_unknown_dataset_lists_the_known_ones():

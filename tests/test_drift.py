@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
 
 from glitchbook import ConfigError, DatasetUnavailable, datasets, drift
 from glitchbook.corruption import CAMERA_FAULTS, camera_faults
@@ -11,9 +12,28 @@ def test_silhouette_picks_the_true_k_on_well_separated_real_images():
     shapes = datasets.load("shapes", n=400, seed=0)
     groups = [digits.images[digits.labels == 1][:400], shapes.images[:400],
               digits.images[digits.labels == 0][:400]]
-    points = drift.project(np.concatenate([g.reshape(len(g), -1) for g in groups])).points
-    k, scores, labels = drift.silhouette_k(points, 6)
+    pixels = np.concatenate([g.reshape(len(g), -1) for g in groups])
+    embeddings = PCA(3, random_state=0).fit_transform(pixels)  # a compact code of each image
+    k, scores, labels = drift.silhouette_k(drift.project(embeddings), 6)
     assert k == 3 and set(scores) == {2, 3, 4, 5, 6} and len(np.unique(labels)) == 3
+
+
+def test_silhouette_scores_the_standardised_embeddings_with_labels_from_pca_space():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    # six points in 3-D; by hand: standardised, the two PCA components, k-means there, and the
+    # silhouette of those labels on the standardised embeddings (the authors' rule)
+    embeddings = np.array([[0, 0, 0], [0.2, 0.1, 3], [0.1, 0.2, -3],
+                           [5, 5, 0.1], [5.2, 5.1, 2.9], [5.1, 4.9, -3.1]])
+    projection = drift.project(embeddings)
+    scaled = (embeddings - embeddings.mean(0)) / embeddings.std(0)
+    np.testing.assert_allclose(projection.scaled, scaled)
+    labels = KMeans(2, n_init=10, random_state=0).fit_predict(projection.points)
+    _, scores, chosen = drift.silhouette_k(projection, 3)
+    assert scores[2] == pytest.approx(silhouette_score(scaled, labels))
+    assert scores[2] != pytest.approx(silhouette_score(projection.points, labels))
+    assert set(scores) == {2, 3}
 
 
 @pytest.fixture(scope="module")

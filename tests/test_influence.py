@@ -22,13 +22,28 @@ def test_injection_rates_and_truth_are_exact_and_seeded(digits):
     assert len(np.unique(mixed.labels[mixed.kind == ANOMALY])) == 1  # one label for all
 
 
-def test_class_noise_relabels_each_class_to_one_other_class(digits):
+def test_class_noise_relabels_one_class_by_default_and_each_class_when_asked(digits):
     new, flipped = class_label_noise(digits.labels, 10, rate=0.1, seed=3)
+    (c,) = np.unique(digits.labels[flipped])  # the authors': one class, to one other class
+    members = digits.labels == c
+    assert flipped.sum() == int(0.1 * members.sum())
+    assert len(np.unique(new[flipped])) == 1 and new[flipped][0] != c
+    new, flipped = class_label_noise(digits.labels, 10, rate=0.1, seed=3, classes=10)
     for c in range(10):
         members = digits.labels == c
         assert flipped[members].sum() == int(0.1 * members.sum())
         targets = np.unique(new[members & flipped])
         assert len(targets) == 1 and targets[0] != c
+
+
+def test_anomalies_are_appended_with_one_label(digits):
+    ood = np.ones((500, *digits.shape), np.float32)
+    g = inject_glitches(digits.images, digits.labels, 10, kind="anomaly", rate=0.1,
+                        ood_images=ood)
+    n, k = len(digits), int(0.1 * len(digits))
+    assert len(g.images) == n + k and (g.kind[n:] == ANOMALY).all() and not g.kind[:n].any()
+    np.testing.assert_array_equal(g.images[:n], digits.images)
+    assert len(np.unique(g.labels[n:])) == 1 and (g.true_labels[n:] == -1).all()
 
 
 @pytest.mark.parametrize("kwargs,match", [(dict(kind="uniform", rate=1.5), "between 0 and 1"),
@@ -101,7 +116,7 @@ def test_full_gradient_tracin_on_the_last_layer_equals_the_fast_variant(trained,
     full = influence.influence_matrix_full(model, checkpoints, g.images[rows], g.labels[rows],
                                            test_images, test_labels[cols], params=("fc.weight",))
     fast = influence.influence_matrix(outputs, g.labels, test_labels)[rows, cols]
-    np.testing.assert_allclose(full, fast, rtol=1e-4, atol=1e-6)  # float32 gradients
+    np.testing.assert_allclose(full, fast, rtol=5e-4, atol=1e-6)  # float32 gradients
     deeper = influence.influence_matrix_full(model, checkpoints, g.images[:8], g.labels[:8],
                                              test_images[:4], test_labels[:4])
     assert deeper.shape == (8, 4) and np.isfinite(deeper).all()
@@ -143,8 +158,8 @@ def test_classifiers_give_logits_features_and_learn(name, digits):
 def test_influence_config_takes_the_authors_settings_per_model():
     from glitchbook.methods import influence as method
 
-    assert (method.Config.for_run("mnist-5k").lr, method.Config.for_run("mnist-5k").epochs) == (
-        0.01, 7)
+    resnet = method.Config.for_run("mnist-5k")
+    assert (resnet.lr, resnet.epochs, resnet.momentum) == (0.01, 7, 0.9)
     vit = method.Config.for_run("mnist-5k", model="vit")
     assert (vit.lr, vit.epochs) == (0.1, 2)
     with pytest.raises(ConfigError, match="unknown model"):
@@ -157,3 +172,5 @@ def test_influence_config_takes_the_authors_settings_per_model():
         method.Config.for_run("mnist-5k", model="vit", gradients="full")
     with pytest.raises(ConfigError, match="cleanlab_folds"):
         method.Config.for_run("mnist-5k", cleanlab_folds=1)
+    with pytest.raises(ConfigError, match="momentum"):
+        method.Config.for_run("mnist-5k", momentum=1.0)

@@ -30,23 +30,42 @@ def test_cell_metric_is_a_macro_average_over_pixels_with_dirty_cells():
     assert metrics.cell_scores_metric(mask, scores, metrics.auroc) == pytest.approx(0.5)
 
 
-def test_smse_per_pixel_then_averaged():
-    clean = np.array([[1.0, 2.0], [3.0, 0.0]]).reshape(2, 1, 1, 2)
-    repaired = np.array([[0.0, 2.0], [3.0, 1.0]]).reshape(2, 1, 1, 2)
-    mask = np.ones_like(clean, bool)
-    # pixel 0: (1)^2 / (1 + 9) = 0.1; pixel 1: 1 / 4 = 0.25 -> mean 0.175
-    assert metrics.smse(clean, repaired, mask) == pytest.approx(0.175)
-    # a pixel whose masked clean values are all zero has no scale and is left out
-    mask[0, 0, 0, 1] = False
-    assert metrics.smse(clean, repaired, mask) == pytest.approx(0.1)
+def test_smse_is_the_authors_per_pixel_ratio_on_standardised_values():
+    # two images of three pixels, already standardised; mask = the cells that count
+    clean = np.array([[1.0, -1.0, 2.0], [0.0, 1.0, -2.0]]).reshape(2, 1, 1, 3)
+    repaired = np.array([[0.0, -1.0, 1.0], [1.0, 1.0, -1.0]]).reshape(2, 1, 1, 3)
+    mask = np.array([[1, 0, 1], [1, 1, 0]], bool).reshape(2, 1, 1, 3)
+    # pixel 0: (1 + 1) / (1 + 0); pixel 1: 0 / 1; pixel 2: 1 / 4  ->  mean 2.25 / 3
+    assert metrics.smse(clean, repaired, mask) == pytest.approx(0.75)
+    # every pixel with a masked cell counts, a zero scale with the authors' 1e-8 offset
+    clean[0, 0, 0, 2] = 0.0
+    assert metrics.smse(clean, repaired, mask) == pytest.approx((2 + 0 + 1 / 1e-8) / 3)
+    # a pixel with no masked cell is left out
+    mask[:, :, :, 2] = False
+    assert metrics.smse(clean, repaired, mask) == pytest.approx(1.0)
 
 
-def test_brier_and_the_switch_for_binary_images():
-    clean = np.array([1.0, 0.0, 1.0, 1.0]).reshape(1, 1, 2, 2)
-    repaired = np.array([0.5, 0.0, 1.0, 0.0]).reshape(1, 1, 2, 2)
-    mask = np.array([True, True, False, True]).reshape(1, 1, 2, 2)
-    assert metrics.brier(clean, repaired, mask) == pytest.approx((0.25 + 0 + 1) / 3)
+def test_brier_per_pixel_then_averaged_for_binary_images():
+    clean = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]).reshape(2, 1, 1, 3)
+    repaired = np.array([[0.5, 0.0, 1.0], [1.0, 0.2, 0.0]]).reshape(2, 1, 1, 3)
+    mask = np.array([[1, 1, 0], [1, 0, 1]], bool).reshape(2, 1, 1, 3)
+    # pixel 0: (0.25 + 1) / 2; pixel 1: 0 / 1; pixel 2: 1 / 1  ->  mean 1.625 / 3 (not the
+    # mean over the four cells, 0.5625)
+    assert metrics.brier(clean, repaired, mask) == pytest.approx(1.625 / 3)
     assert metrics.repair_error(clean, repaired, mask, binary=True) == metrics.brier(
         clean, repaired, mask)
     assert metrics.repair_error(clean, repaired, mask, binary=False) == metrics.smse(
         clean, repaired, mask)
+
+
+def test_p1_f1_uses_the_threshold_chosen_on_validation_and_scores_the_normal_class():
+    # validation: normal errors 1.0, 2.0; novel 2.5, 4.0. On the 0.1 grid from 0.0 to 5.0 the
+    # first threshold with the best normal-class F1 (1.0: both normals below, no novel) is 2.1
+    val_novel = np.array([False, False, True, True])
+    val_scores = np.array([1.0, 2.0, 2.5, 4.0])
+    # test: normals 1.5, 2.2, 3.0; novel 2.05, 5.0. Called normal (below 2.1): 1.5 and 2.05
+    test_novel = np.array([False, False, False, True, True])
+    test_scores = np.array([1.5, 2.2, 3.0, 2.05, 5.0])
+    # normal class: tp 1, fp 1, fn 2 -> precision 1/2, recall 1/3, F1 = 0.4
+    assert metrics.f1_validated_threshold(val_novel, val_scores, test_novel,
+                                          test_scores) == pytest.approx(0.4)

@@ -21,6 +21,12 @@ def test_p1_mixes_the_requested_share_of_novelties(digits):
     assert set(np.unique(split.test_labels[~split.test_is_novel])) == {1, 4, 7}
     n_normal = np.isin(digits.labels, (1, 4, 7)).sum()
     assert len(split.train) == int(0.6 * n_normal)
+    # a validation split like the test split (other images) chooses the F1 threshold
+    assert split.validation_is_novel.mean() == pytest.approx(0.25, abs=0.01)
+    flat = lambda a: {x.tobytes() for x in a}  # noqa: E731
+    assert not flat(split.validation) & flat(split.test)
+    assert not flat(split.validation) & flat(split.train)
+    assert len(novelty_split(digits, (1,), protocol="p2").validation) == 0
 
 
 def test_splits_are_seeded(digits):

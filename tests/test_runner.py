@@ -8,7 +8,7 @@ import shutil
 import nbformat
 import pytest
 
-from glitchbook import ConfigError, records, runner
+from glitchbook import ConfigError, methods, records, runner
 from glitchbook.cli import main
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,8 @@ def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     out, run_dir = runner.paths(matrix["digits"].spec, book_root)
     record = records.load(run_dir)
     assert record.status == "ok" and record.run_key and record.device == "cpu"
-    assert set(record.metrics["models"]) == {"VAE", "CVAE", "VAE-GMM", "CCVAE", "CLSVAE"}
+    assert set(record.metrics["models"]) == {"VAE", "CVAE", "VAE-GMM", "CCVAE", "CLSVAE",
+                                             "no repair"}
     assert record.timings["wall_seconds"] > 0 and record.timings["kernel_peak_rss_mb"] > 0
     notebook = nbformat.read(out, as_version=4)
     assert notebook.cells[0].source.startswith("# CLSVAE on digits (smoke profile)")
@@ -158,8 +159,12 @@ def test_smoke_book_build_contains_the_results_table(matrix, built_book):
     assert "detection delay" in drift_html and "claims hold" in drift_html
     summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
                           / "record.json").read_text())
-    best = max(summary["metrics"]["models"].values(), key=lambda m: m["avpr_row"])
+    best = max(summary["metrics"]["models"].values(), key=lambda m: m.get("avpr_row", 0))
     assert f"{best['avpr_row']:.4f}" in html  # the page shows the recorded numbers
+    assert "no repair" in html  # the error of leaving the dirty pixels as they are
+    for method in methods.METHODS:
+        page = (book_root / f"_build/html/book/{method}/results.html").read_text()
+        assert "Where we depart from the paper" in page and "admonition" in page, method
 
 
 def test_a_folder_dataset_gets_a_file_name_of_its_own(tmp_path):

@@ -7,6 +7,8 @@ import hashlib
 import json
 from typing import Any, TypeVar
 
+import numpy as np
+
 from glitchbook.errors import ConfigError
 
 PROFILES = ("smoke", "default", "paper")
@@ -49,3 +51,9 @@ def config_hash(payload: Any) -> str:
         payload = dataclasses.asdict(payload)  # type: ignore[arg-type]
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def independent_rngs(seed: int, count: int) -> list[np.random.Generator]:
+    """`count` independent random streams from one seed (numpy's `SeedSequence.spawn`): draws
+    made from one seed for different purposes (a corruption, a split) must not be correlated."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]

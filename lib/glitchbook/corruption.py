@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from glitchbook.datasets import polygon_mask
 from glitchbook.errors import ConfigError
 
 SQUARES = ("square-1", "square-2", "square-3", "square-4")
@@ -27,6 +28,10 @@ RECIPES = {  # dataset -> (patterns, how they are applied), from the authors' da
     "shapes": (STRIPS, "or"),
 }
 SQUARE_SIDE = 6 / 28  # of the image side, as the paper's 6-pixel squares on 28x28 images
+DIAGONALS = {  # the authors' polygons (row, column) of the two diagonal strips on 28x28 images
+    "diagonal-top-left": [(15, 0), (0, 15), (0, 16), (16, 0)],
+    "diagonal-bottom-right": [(28, 10), (10, 28), (11, 28), (28, 11)],
+}
 
 
 @dataclass(frozen=True)
@@ -70,14 +75,18 @@ def check_fraction(fraction: float, what: str = "fraction") -> float:
 
 def pattern_masks(names: tuple[str, ...], height: int, width: int,
                   rng: np.random.Generator) -> np.ndarray:
-    """Boolean K x H x W masks of the named patterns; square positions are drawn from `rng`."""
+    """Boolean K x H x W masks of the named patterns; square positions are drawn from `rng`.
+
+    On 28x28 images the strips are the authors' (column 20, row 15, and the two 2-pixel
+    diagonal bands of their polygons); on other sizes they are scaled 1-pixel lines."""
     unknown = [n for n in names if n not in PATTERNS]
     if unknown:
         raise ConfigError(f"unknown corruption pattern(s) {unknown}; known: {', '.join(PATTERNS)}")
     rows, cols = np.mgrid[0:height, 0:width]
     side = max(1, round(SQUARE_SIDE * min(height, width)))
-    diagonal = (height + width) / 56  # the authors' diagonals sit at x+y = 15 and 38 on 28x28
     squares = _non_overlapping_squares(sum(n in SQUARES for n in names), side, height, width, rng)
+    diagonal = (height + width) / 56  # the authors' diagonals sit at x+y = 15 and 38 on 28x28
+    authors = (height, width) == (28, 28)
     masks = []
     for name in names:
         if name in SQUARES:
@@ -87,10 +96,10 @@ def pattern_masks(names: tuple[str, ...], height: int, width: int,
             mask = cols == min(width - 1, round(20 / 28 * width))
         elif name == "horizontal-strip":
             mask = rows == min(height - 1, round(15 / 28 * height))
-        elif name == "diagonal-top-left":
-            mask = rows + cols == round(15 * diagonal)
+        elif authors:
+            mask = polygon_mask(DIAGONALS[name], (height, width))
         else:
-            mask = rows + cols == round(38 * diagonal)
+            mask = rows + cols == round((15 if name == "diagonal-top-left" else 38) * diagonal)
         masks.append(mask)
     return np.stack(masks)
 
@@ -102,7 +111,9 @@ def _non_overlapping_squares(count: int, side: int, height: int, width: int,
     for _ in range(1000 * max(count, 1)):
         if len(corners) == count:
             break
-        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        # corners in [0, size - side), as the authors' randint(0, size - side)
+        top = int(rng.integers(0, max(1, height - side)))
+        left = int(rng.integers(0, max(1, width - side)))
         if not taken[top:top + side, left:left + side].any():
             taken[top:top + side, left:left + side] = True
             corners.append((top, left))
@@ -114,7 +125,7 @@ def _non_overlapping_squares(count: int, side: int, height: int, width: int,
 
 def systematic_outliers(images: np.ndarray, *, fraction: float = 0.35,
                         patterns: tuple[str, ...] = PATTERNS, mode: str = "replace",
-                        seed: int = 0) -> SystematicCorruption:
+                        seed: int | np.random.Generator = 0) -> SystematicCorruption:
     """Corrupt `fraction` of `images` (N x C x H x W in [0, 1]) with one systematic pattern each.
 
     `mode="replace"` sets the pattern's pixels to its constant (0 or 1, drawn once per pattern);
@@ -153,7 +164,8 @@ def recipe(dataset: str) -> tuple[tuple[str, ...], str]:
 
 
 def trusted_set(labels: np.ndarray, pattern: np.ndarray, *, per_class: int = 10,
-                candidates: np.ndarray | None = None, seed: int = 0) -> TrustedSet:
+                candidates: np.ndarray | None = None,
+                seed: int | np.random.Generator = 0) -> TrustedSet:
     """Draw `per_class` labelled images from each stratum: each clean class and each pattern.
 
     Strata follow the authors' `joint_classes` coverage: inliers by class label, outliers by
@@ -197,13 +209,11 @@ def _count(n: int, rate: float) -> int:
 
 
 def uniform_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1,
-                        seed: int = 0, candidates: np.ndarray | None = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """floor(rate x n) samples (among `candidates`) get a label drawn uniformly from the other
-    classes. Returns (new labels, mislabelled mask)."""
+                        seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray]:
+    """floor(rate x n) samples get a label drawn uniformly from the other classes (the
+    authors' `mislabelled_uniform`). Returns (new labels, mislabelled mask)."""
     rng = np.random.default_rng(seed)
-    pool = np.arange(len(labels)) if candidates is None else np.asarray(candidates)
-    chosen = rng.choice(pool, _count(len(labels), rate), replace=False)
+    chosen = rng.choice(len(labels), _count(len(labels), rate), replace=False)
     new = labels.copy()
     shift = rng.integers(1, n_classes, size=len(chosen))  # never 0: always another class
     new[chosen] = (labels[chosen] + shift) % n_classes
@@ -211,15 +221,20 @@ def uniform_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1
 
 
 def class_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Class-dependent noise: floor(rate x |c|) samples of each class c are relabelled to one
-    fixed other class pi(c), pi a seeded permutation without fixed points."""
+                      seed: int | np.random.Generator = 0,
+                      classes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Class-dependent noise (the authors' `mislabelled_cb`): `classes` classes, chosen by a
+    seeded shuffle, each have floor(rate x |c|) of their samples relabelled to one fixed other
+    class pi(c), pi a random cycle (never c itself). The authors contaminate one class;
+    `classes=n_classes` gives their README's variant, every class."""
+    if not 1 <= classes <= n_classes:
+        raise ConfigError(f"classes to contaminate must lie in 1..{n_classes}, got {classes}")
     rng = np.random.default_rng(seed)
     pi = np.empty(n_classes, np.int64)
     perm = rng.permutation(n_classes)
     pi[perm] = np.roll(perm, 1)  # each class maps to the next in a random cycle: never itself
     new = labels.copy()
-    for c in range(n_classes):
+    for c in perm[:classes]:
         members = np.flatnonzero(labels == c)
         chosen = rng.choice(members, _count(len(members), rate), replace=False)
         new[chosen] = pi[c]
@@ -228,40 +243,40 @@ def class_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1,
 
 def inject_glitches(images: np.ndarray, labels: np.ndarray, n_classes: int, *, kind: str,
                     rate: float = 0.1, ood_images: np.ndarray | None = None,
-                    seed: int = 0) -> Glitches:
-    """Inject glitches of `kind` into a training set.
+                    noisy_classes: int = 1, seed: int = 0) -> Glitches:
+    """Inject glitches of `kind` into a training set, as the authors' `error_injection`.
 
-    uniform / class: label noise (see above). anomaly: floor(rate x n) samples are replaced by
-    out-of-distribution images (`ood_images`, drawn at random) that all get one random
-    in-distribution label. mixed: uniform mislabels and anomalies, each at `rate`, on disjoint
-    samples.
+    uniform: floor(rate x n) labels changed to another class, drawn uniformly. class: class-
+    dependent noise on `noisy_classes` classes (see `class_label_noise`). anomaly:
+    floor(rate x n) out-of-distribution images (`ood_images`, drawn without replacement while
+    enough) are appended, all with one random in-distribution label. mixed: uniform mislabels
+    of the original samples and appended anomalies, each at `rate`. Appended anomalies have
+    true label -1.
     """
     if kind not in GLITCH_KINDS:
         raise ConfigError(f"unknown glitch type {kind!r}; use one of {', '.join(GLITCH_KINDS)}")
     rng = np.random.default_rng(seed)
-    images, new_labels = images.copy(), labels.copy()
-    kinds = np.zeros(len(labels), np.int8)
-    anomalous = np.zeros(len(labels), bool)
-    if kind in ("anomaly", "mixed"):
-        if ood_images is None or len(ood_images) == 0:
-            raise ConfigError("anomaly injection needs out-of-distribution images")
-        if ood_images.shape[1:] != images.shape[1:]:
-            raise ConfigError(f"out-of-distribution images have shape {ood_images.shape[1:]}, "
-                              f"the data {images.shape[1:]}")
-        rows = rng.choice(len(labels), _count(len(labels), rate), replace=False)
-        images[rows] = ood_images[rng.choice(len(ood_images), len(rows),
-                                             replace=len(rows) > len(ood_images))]
-        new_labels[rows] = rng.integers(n_classes)
-        anomalous[rows] = True
-        kinds[rows] = ANOMALY
+    new_labels, kinds = labels.copy(), np.zeros(len(labels), np.int8)
     if kind in ("uniform", "mixed"):
-        noisy, flipped = uniform_label_noise(labels, n_classes, rate=rate, seed=seed + 1,
-                                             candidates=np.flatnonzero(~anomalous))
-        new_labels[flipped], kinds[flipped] = noisy[flipped], MISLABELLED
-    if kind == "class":
-        new_labels, flipped = class_label_noise(labels, n_classes, rate=rate, seed=seed + 1)
+        new_labels, flipped = uniform_label_noise(labels, n_classes, rate=rate, seed=seed + 1)
         kinds[flipped] = MISLABELLED
-    return Glitches(images, new_labels, kinds, labels.copy())
+    if kind == "class":
+        new_labels, flipped = class_label_noise(labels, n_classes, rate=rate, seed=seed + 1,
+                                                classes=noisy_classes)
+        kinds[flipped] = MISLABELLED
+    if kind not in ("anomaly", "mixed"):
+        return Glitches(images.copy(), new_labels, kinds, labels.copy())
+    if ood_images is None or len(ood_images) == 0:
+        raise ConfigError("anomaly injection needs out-of-distribution images")
+    if ood_images.shape[1:] != images.shape[1:]:
+        raise ConfigError(f"out-of-distribution images have shape {ood_images.shape[1:]}, "
+                          f"the data {images.shape[1:]}")
+    count = _count(len(labels), rate)
+    drawn = ood_images[rng.choice(len(ood_images), count, replace=count > len(ood_images))]
+    return Glitches(np.concatenate([images, drawn]),
+                    np.r_[new_labels, np.full(count, rng.integers(n_classes))],
+                    np.r_[kinds, np.full(count, ANOMALY, np.int8)],
+                    np.r_[labels, np.full(count, -1)])
 
 
 CAMERA_FAULTS = ("blur", "brightness", "noise", "scratches", "occlusion")

@@ -1,7 +1,8 @@
 """Drift analysis on autoencoder embeddings (uncleDecart/data_drift): standardised embeddings,
-PCA to two components, k-means with k chosen by silhouette (DBSCAN and a BIC-chosen Gaussian
-mixture as the alternatives the authors discuss), a reconstruction-error threshold for
-anomalies, and a stream of windows on which drift detectors raise alarms."""
+PCA to two components, k-means on the PCA points with k chosen by the silhouette of the
+standardised embeddings (DBSCAN on the standardised embeddings and a BIC-chosen Gaussian mixture
+as the alternatives the authors discuss), a reconstruction-error threshold for anomalies, and a
+stream of windows on which drift detectors raise alarms."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from sklearn.preprocessing import StandardScaler
 from glitchbook.errors import ConfigError
 
 GOOD, NEW, ANOMALY = 0, 1, 2  # what a stream item is
+K_MAX = 7  # the authors' `emulate_drift` tries k = 2..7
 
 
 @dataclass(frozen=True)
 class Projection:
-    """Embeddings standardised and projected to two principal components."""
+    """Embeddings standardised, and projected to two principal components."""
 
+    scaled: np.ndarray  # N x d, each dimension standardised
     points: np.ndarray  # N x 2
     explained_variance: float  # share of the standardised variance the two components keep
 
@@ -32,35 +35,36 @@ def project(embeddings: np.ndarray) -> Projection:
     """StandardScaler then PCA(2), as the authors."""
     scaled = StandardScaler().fit_transform(embeddings)
     pca = PCA(2).fit(scaled)
-    return Projection(pca.transform(scaled), float(pca.explained_variance_ratio_.sum()))
+    return Projection(scaled, pca.transform(scaled), float(pca.explained_variance_ratio_.sum()))
 
 
-def silhouette_k(points: np.ndarray, k_max: int = 8, *,
+def silhouette_k(projection: Projection, k_max: int = K_MAX, *,
                  seed: int = 0) -> tuple[int, dict[int, float], np.ndarray]:
-    """k-means for k = 2..k_max: the k with the highest silhouette, every k's silhouette, and
-    the chosen clustering's labels."""
+    """The authors' rule: for k = 2..k_max, k-means on the two PCA components, scored by the
+    silhouette of those labels on the standardised embeddings. Returns the k with the highest
+    silhouette, every k's silhouette, and the chosen clustering's labels."""
+    points = projection.points
     if len(points) <= k_max:
         raise ConfigError(f"{len(points)} points are too few for k up to {k_max}")
     scores, labels = {}, {}
     for k in range(2, k_max + 1):
         labels[k] = KMeans(k, n_init=10, random_state=seed).fit_predict(points)
-        scores[k] = float(silhouette_score(points, labels[k]))
+        scores[k] = float(silhouette_score(projection.scaled, labels[k]))
     best = max(scores, key=scores.get)
     return best, scores, labels[best]
 
 
-def bic_k(points: np.ndarray, k_max: int = 8, *, seed: int = 0) -> int:
+def bic_k(points: np.ndarray, k_max: int = K_MAX, *, seed: int = 0) -> int:
     """The number of Gaussian-mixture components (1..k_max) with the lowest BIC."""
     bics = [GaussianMixture(k, random_state=seed).fit(points).bic(points)
             for k in range(1, k_max + 1)]
     return int(np.argmin(bics)) + 1
 
 
-def dbscan_k(points: np.ndarray, *, eps: float = 0.5, min_samples: int = 10) -> int:
-    """Clusters DBSCAN finds (noise not counted) on standardised points."""
-    labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(
-        StandardScaler().fit_transform(points))
-    return len(set(labels) - {-1})
+def dbscan_k(scaled: np.ndarray, *, eps: float, min_samples: int) -> int:
+    """Clusters DBSCAN finds (noise not counted) on the standardised embeddings; the authors
+    use eps 5, min_samples 20 for the 32-dimensional code and 2.5, 10 for the 8-dimensional."""
+    return len(set(DBSCAN(eps=eps, min_samples=min_samples).fit_predict(scaled)) - {-1})
 
 
 def error_threshold(errors: np.ndarray, percentile: float = 99.0) -> float:

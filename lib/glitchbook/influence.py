@@ -150,7 +150,17 @@ def self_influence(outputs: Sequence[CheckpointOutputs], train_labels: np.ndarra
     return total
 
 
-FULL_PARAMS = ("layer3.2.conv2.weight", "fc.weight")  # within the layers the authors tune
+TUNED_LAYERS = ("layer3.2", "fc")  # the authors' TracIn layers for ResNet-20 ("2layer_tune")
+
+
+def layer_parameters(model: nn.Module, layers: Sequence[str] = TUNED_LAYERS) -> list[str]:
+    """Names of every trainable parameter inside the named layers (weights, biases, batch-norm
+    scales), as captum's TracInCP takes a layer's parameters."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad
+             and any(n == layer or n.startswith(layer + ".") for layer in layers)]
+    if not names:
+        raise ConfigError(f"no parameters in layer(s) {list(layers)} of {type(model).__name__}")
+    return names
 
 
 def per_sample_gradients(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -187,12 +197,14 @@ def _gradient_batches(model: nn.Module, images: np.ndarray, labels: np.ndarray,
 def influence_matrix_full(model: nn.Module, checkpoints: Sequence[str | Path],
                           train_images: np.ndarray, train_labels: np.ndarray,
                           test_images: np.ndarray, test_labels: np.ndarray, *,
-                          params: Sequence[str] = FULL_PARAMS, batch_size: int = 256,
+                          params: Sequence[str] | None = None, batch_size: int = 256,
                           device: str = "cpu") -> np.ndarray:
-    """TracIn with the full gradients of the named parameters: I_ij = sum_k lr_k g_i(w_k) .
+    """TracIn with the full gradients of the named parameters (default: every parameter of
+    TUNED_LAYERS): I_ij = sum_k lr_k g_i(w_k) .
     g_j(w_k), n x m. A checkpoint's test gradients are held in memory (m x P); training
     gradients are streamed `batch_size` at a time."""
     result = np.zeros((len(train_labels), len(test_labels)))
+    params = params or layer_parameters(model)
     for path in checkpoints:
         lr = load_checkpoint(model, path)
         model.to(device).eval()
@@ -207,10 +219,12 @@ def influence_matrix_full(model: nn.Module, checkpoints: Sequence[str | Path],
 
 def self_influence_full(model: nn.Module, checkpoints: Sequence[str | Path],
                         train_images: np.ndarray, train_labels: np.ndarray, *,
-                        params: Sequence[str] = FULL_PARAMS, batch_size: int = 256,
+                        params: Sequence[str] | None = None, batch_size: int = 256,
                         device: str = "cpu") -> np.ndarray:
-    """SI(i) = sum_k lr_k ||g_i(w_k)||^2 with the full gradients of the named parameters."""
+    """SI(i) = sum_k lr_k ||g_i(w_k)||^2 with the full gradients of the named parameters
+    (default: every parameter of TUNED_LAYERS)."""
     total = np.zeros(len(train_labels))
+    params = params or layer_parameters(model)
     for path in checkpoints:
         lr = load_checkpoint(model, path)
         model.to(device).eval()
@@ -247,15 +261,16 @@ class FastTracIn:
 
 @dataclass(frozen=True)
 class FullTracIn:
-    """TracIn with per-sample gradients of the named parameters at every checkpoint: slower
-    (a backward pass a sample), closer to the authors' tuned layers."""
+    """TracIn with per-sample gradients of the named parameters (default: every parameter of
+    the authors' layers, `layer3.2` and `fc`) at every checkpoint: slower (a backward pass a
+    sample), the authors' setting for ResNet-20 (`fast_cp: false`)."""
 
     model: nn.Module
     checkpoints: Sequence[str | Path]
     train_images: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
-    params: Sequence[str] = FULL_PARAMS
+    params: Sequence[str] | None = None
     device: str = "cpu"
 
     def matrix(self, train_labels: np.ndarray, *, last_only: bool = False) -> np.ndarray:

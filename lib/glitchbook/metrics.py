@@ -1,8 +1,9 @@
 """Detection and repair metrics, thin over scikit-learn. Scores: higher = more suspicious.
 
 Definitions follow the CLSVAE authors' evaluation code: cell-level AUROC/AVPR are computed per
-pixel over images and macro-averaged over the pixels that have dirty cells; SMSE is computed per
-pixel over the selected cells and averaged over pixels (Brier score for binary images).
+pixel over images and macro-averaged over the pixels that have dirty cells; SMSE (on standardised
+pixels) and the Brier score (binary images) are computed per pixel over the selected cells and
+averaged over pixels.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import warnings
 
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+EPS = 1e-8  # the authors' offset in the repair error's denominators
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -37,6 +40,27 @@ def f1_at_contamination(is_outlier: np.ndarray, scores: np.ndarray,
     return float(f1_score(truth, np.asarray(scores) >= threshold))
 
 
+def f1_validated_threshold(validation_is_novel: np.ndarray, validation_scores: np.ndarray,
+                           test_is_novel: np.ndarray, test_scores: np.ndarray, *,
+                           step: float = 0.1) -> float:
+    """The ARAE authors' p1 F1 (`test.find_f1`): on the validation split, every threshold of a
+    grid with `step` from min - 1 to max + 1 of the scores calls an image normal when its score
+    is below it; the first threshold with the best F1 of the normal class (their positive
+    class) is then applied to the test split, whose normal-class F1 is returned."""
+    def normal_f1(is_novel: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        normal = ~np.asarray(is_novel, bool)
+        called = np.asarray(scores, float)[None, :] < thresholds[:, None]
+        tp = (called & normal).sum(1)
+        wrong = (called & ~normal).sum(1) + (~called & normal).sum(1)
+        return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + wrong, 1), 0.0)
+
+    v = np.asarray(validation_scores, float)
+    grid = np.arange(v.min() - 1, v.max() + 1, step)
+    found = normal_f1(validation_is_novel, v, grid)
+    best = grid[int(np.argmax(found))] if found.max() > 0 else 0.0
+    return float(normal_f1(test_is_novel, test_scores, np.array([best]))[0])
+
+
 def cell_scores_metric(mask: np.ndarray, cell_scores: np.ndarray, metric=auroc) -> float:
     """Macro average over pixels of `metric` computed per pixel across images.
 
@@ -53,24 +77,32 @@ def cell_scores_metric(mask: np.ndarray, cell_scores: np.ndarray, metric=auroc) 
 
 
 def smse(clean: np.ndarray, repaired: np.ndarray, mask: np.ndarray) -> float:
-    """Standardised squared error over the masked cells, per pixel, averaged over pixels.
+    """The CLSVAE authors' standardised mean squared error over the masked cells.
 
-    For pixel j: sum_i m_ij (x_ij - xhat_ij)^2 / sum_i m_ij x_ij^2. Pixels with no masked cell,
-    or whose masked clean values are all zero (no scale to standardise by), are left out.
+    For each pixel j with a masked cell: sum_i m_ij (x_ij - xhat_ij)^2 / (sum_i m_ij x_ij^2 +
+    1e-8); then the mean over those pixels. `clean` and `repaired` must be on the standardised
+    scale (one mean and sd of the dirty data), where x^2 is the squared distance to the mean.
     """
     x, xhat, m = _flat(clean), _flat(repaired), _flat(mask).astype(float)
+    keep = m.sum(axis=0) > 0
+    if not keep.any():
+        return float("nan")
     error = (m * (x - xhat) ** 2).sum(axis=0)
     scale = (m * x**2).sum(axis=0)
-    keep = (m.sum(axis=0) > 0) & (scale > 0)
-    return float(np.mean(error[keep] / scale[keep])) if keep.any() else float("nan")
+    return float(np.mean(error[keep] / (scale[keep] + EPS)))
 
 
 def brier(clean: np.ndarray, repaired: np.ndarray, mask: np.ndarray) -> float:
-    """Mean squared error over the masked cells (the authors' repair error on binary images)."""
-    m = _flat(mask).astype(bool)
-    if not m.any():
+    """The authors' repair error on binary images: for each pixel j with a masked cell, the mean
+    squared difference over its masked cells (the Brier score of the repaired probabilities);
+    then the mean over those pixels."""
+    x, xhat, m = _flat(clean), _flat(repaired), _flat(mask).astype(float)
+    count = m.sum(axis=0)
+    keep = count > 0
+    if not keep.any():
         return float("nan")
-    return float(np.mean((_flat(clean)[m] - _flat(repaired)[m]) ** 2))
+    error = (m * (x - xhat) ** 2).sum(axis=0)
+    return float(np.mean(error[keep] / (count[keep] + EPS)))
 
 
 def repair_error(clean: np.ndarray, repaired: np.ndarray, mask: np.ndarray, *,

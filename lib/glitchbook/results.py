@@ -114,25 +114,24 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
     """('yes' | 'partly' | 'no', detail): is the paper's best model (or, per metric,
-    `claim_best[metric]`) best on each claim metric, among all models or among `claim_against`
-    when the paper names its rivals? With `claim_true: <metric>` the claim is checked per
-    setting by the run itself (1 = holds) and the verdict counts the settings where it held."""
+    `claim_best[metric]`) best on each claim metric, among all models or against
+    `claim_against` when the paper names its rivals? With `claim_true: <metric>` the claim is
+    checked per setting by the run itself and the verdict counts the settings where it held."""
     models = record.metrics.get("models", {})
     if "claim_true" in spec:
         return _settings_verdict(models, spec["claim_true"])
-    if "claim_against" in spec:
-        models = {m: v for m, v in models.items()
-                  if m in (spec["best_model"], *spec["claim_against"])}
     wins, detail = 0, []
     for metric in spec["claim_metrics"]:
-        values = {m: v[metric] for m, v in models.items()
-                  if isinstance(v.get(metric), float) and not math.isnan(v[metric])}
+        claimed = spec.get("claim_best", {}).get(metric, spec["best_model"])
+        rivals = set(spec.get("claim_against", models)) | {claimed}
+        values = {m: v[metric] for m, v in models.items() if m in rivals
+                  and isinstance(v.get(metric), float) and not math.isnan(v[metric])}
         if not values:
             continue
         ranked = sorted(values, key=values.get,
                         reverse=spec["metrics"][metric]["better"] == "higher")
         best = ranked[0]
-        wins += best == spec.get("claim_best", {}).get(metric, spec["best_model"])
+        wins += best == claimed
         runner_up = f"; next {ranked[1]} {values[ranked[1]]:.4f}" if len(ranked) > 1 else ""
         detail.append(f"best {spec['metrics'][metric]['label']}: {best} "
                       f"({values[best]:.4f}{runner_up})")
@@ -141,8 +140,10 @@ def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
 
 
 def _settings_verdict(models: dict[str, dict], metric: str) -> tuple[str, str]:
+    """A setting holds only when its run(s) say so: over seeds, in every seed (`Held`)."""
     held = [m for m, v in models.items() if v.get(metric)]
-    failed = [m for m in models if m not in held]
+    failed = [f"{m} ({v[metric]})" if isinstance(v.get(metric), Held) and v[metric].k else m
+              for m, v in models.items() if m not in held]
     verdict = "yes" if not failed else "partly" if held else "no"
     detail = [f"holds for {', '.join(held)}" if held else "",
               f"not for {', '.join(failed)}" if failed else ""]
@@ -155,11 +156,24 @@ def _held(value: bool | Held | None) -> str:
     return str(value) if isinstance(value, Held) else "yes" if value else "no"
 
 
+def departures_box(spec: dict[str, Any]) -> str:
+    """A MyST admonition listing the paper yaml's `departures`: what we do differently from the
+    authors' protocol, why, and the effect to expect on the numbers."""
+    items = [f"- **{d['what']}** {d['why']} *Effect:* {d['effect']}"
+             for d in spec.get("departures", [])]
+    if not items:
+        return ""
+    return "\n".join(["```{admonition} Where we depart from the paper", ":class: note", "",
+                      *items, "```"])
+
+
 def method_page(method: str, records: list[RunRecord]) -> str:
     """The generated Markdown for one method's results."""
     spec = paper(method)
     ok = [r for r in records if r.status == "ok"]
     parts = [f"Paper-side source: {spec['source']}", ""]
+    if spec.get("departures"):
+        parts += [departures_box(spec), ""]
     if "paper_tables" in spec:
         parts += [spec["paper_tables"], ""]
     if not ok:
@@ -222,7 +236,8 @@ def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) ->
     if not others:
         return markdown_table(header, rows)
     more = markdown_table(["model", *map(label, others)],
-                          [[m, *(models[m].get(k) for k in others)] for m in present])
+                          [[m, *(models[m].get(k) for k in others)] for m in present
+                           if any(k in models[m] for k in others)])
     return markdown_table(header, rows) + "\n\nMore metrics (ours):\n\n" + more
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, TensorDataset
 from tqdm import tqdm
 
 from glitchbook.errors import ConfigError, NonFiniteLossError
@@ -94,14 +94,14 @@ def in_batches(model: torch.nn.Module, images: np.ndarray | torch.Tensor,
 def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128,
         lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
         seed: int = 0, name: str | None = None, checkpoint_dir: str | Path | None = None,
-        optimizer: str = "adam", progress: bool = True) -> History:
+        optimizer: str = "adam", momentum: float = 0.0, progress: bool = True) -> History:
     """Train `model` (a `Trainable`) on `data` in place and return its History.
 
     Args:
         data: a Dataset whose items are tuples of tensors; batches go to `training_loss`.
         checkpoint_dir: if given, `checkpoint-<epoch>.pt` is saved after every epoch with the
             weights, the epoch and the learning rate (what TracIn needs).
-        optimizer: `adam` or `sgd`.
+        optimizer: `adam` or `sgd` (stochastic gradient descent, plain unless `momentum` > 0).
     Raises:
         NonFiniteLossError: a NaN or infinite loss, naming the model, epoch and batch.
     """
@@ -109,10 +109,13 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
     target = resolve_device(device)
     model.to(target).train()
     params = [p for p in model.parameters() if p.requires_grad]
+    # foreach: one vectorised update for all parameters (about a third faster on the CPU)
     if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay,
+                                                      foreach=True)
     elif optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                              foreach=True)
     else:
         raise ConfigError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
     folder = Path(checkpoint_dir) if checkpoint_dir else None
@@ -146,6 +149,16 @@ def check_positive(**values: float) -> None:
         raise ConfigError("must be positive: " + ", ".join(f"{k}={v}" for k, v in bad.items()))
 
 
+def shuffled_batches(data: Dataset, batch_size: int,
+                     generator: torch.Generator) -> DataLoader:
+    """Batches in a seeded random order each epoch. A TensorDataset is indexed once a batch
+    rather than once an item, which is several times faster to draw."""
+    if isinstance(data, TensorDataset):
+        sampler = BatchSampler(RandomSampler(data, generator=generator), batch_size, False)
+        return DataLoader(data, sampler=sampler, batch_size=None)
+    return DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
+
+
 def run_epochs(step: Callable[[tuple[torch.Tensor, ...], int], dict[str, torch.Tensor]],
                data: Dataset, *, epochs: int, batch_size: int, device: torch.device, seed: int,
                name: str, progress: bool = True,
@@ -156,7 +169,7 @@ def run_epochs(step: Callable[[tuple[torch.Tensor, ...], int], dict[str, torch.T
     the NaN guard, and the per-epoch mean of each loss in `History.curves` (the first one is
     also `History.losses`)."""
     generator = seed_everything(seed)
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
+    loader = shuffled_batches(data, batch_size, generator)
     history = History(name=name, device=str(device))
     start, seen = time.perf_counter(), 0
     bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not progress,

@@ -122,8 +122,8 @@ def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[in
     split = novelty.novelty_split(data, normal, protocol=config.protocol,
                                   anomaly_fraction=config.anomaly_fraction,
                                   test_fraction=config.test_fraction, seed=config.seed)
-    models, histories, scores = {}, {}, {}
-    x_test = torch.from_numpy(split.test)
+    models, histories, scores, validation = {}, {}, {}, {}
+    x_test, x_val = torch.from_numpy(split.test), torch.from_numpy(split.validation)
     for i, name in enumerate(MODEL_NAMES):
         torch.manual_seed(config.seed + i)
         model = build(name, config, data.shape)
@@ -133,12 +133,17 @@ def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[in
                               seed=config.seed + i, name=label, progress=progress)
         models[name] = model.cpu()
         scores[name] = model.outlier_scores(x_test).numpy()
+        if len(x_val):
+            validation[name] = model.outlier_scores(x_val).numpy()
     scores[BASELINE] = novelty.pixel_baseline(split.train, split.test)
+    if len(x_val):
+        validation[BASELINE] = novelty.pixel_baseline(split.train, split.validation)
     result = {}
     for name, s in scores.items():
         result[name] = {"auroc": metrics.auroc(split.test_is_novel, s)}
-        if config.protocol == "p1":
-            result[name]["f1"] = metrics.f1_at_contamination(split.test_is_novel, s)
+        if config.protocol == "p1":  # threshold from the validation split, as the authors
+            result[name]["f1"] = metrics.f1_validated_threshold(
+                split.validation_is_novel, validation[name], split.test_is_novel, s)
     return ClassResult(normal, split, models, histories, scores, result)
 
 

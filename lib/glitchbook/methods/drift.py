@@ -31,6 +31,9 @@ from glitchbook.training import (
 )
 
 DETECTORS = ("silhouette k", "error rate", "MMD", "KS")
+# The authors' DBSCAN settings (eps, min_samples) for the 8- and 32-dimensional codes.
+DBSCAN = {"small": dict(eps=2.5, min_samples=10), "big": dict(eps=5.0, min_samples=20),
+          "vae": dict(eps=5.0, min_samples=20)}
 STREAMS = {"new class": drift.NEW, "anomalies": drift.ANOMALY}
 
 
@@ -50,7 +53,7 @@ class Config:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     train_fraction: float = 0.6  # of the good class; the rest is split into calibration/stream
-    k_max: int = 8
+    k_max: int = drift.K_MAX
     percentile: float = 99.0
     fault: str = "mixed"
     strength: float = 1.0
@@ -161,8 +164,7 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
     embeddings = in_batches(model, np.concatenate([prepared.good, new]), "embed")
     truth = np.r_[np.zeros(len(prepared.good), int), np.ones(len(new), int)]
     projection = drift.project(embeddings)
-    k, silhouettes, clusters = drift.silhouette_k(projection.points, config.k_max,
-                                                  seed=config.seed)
+    k, silhouettes, clusters = drift.silhouette_k(projection, config.k_max, seed=config.seed)
     threshold = drift.error_threshold(in_batches(model, prepared.calibration, "errors"),
                                       config.percentile)
     errors = {"good": in_batches(model, prepared.good, "errors"),
@@ -174,7 +176,7 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
         "explained_variance": projection.explained_variance,
         "k_silhouette": k, "k_true": 2,
         "k_bic": drift.bic_k(projection.points, config.k_max, seed=config.seed),
-        "k_dbscan": drift.dbscan_k(projection.points),
+        "k_dbscan": drift.dbscan_k(projection.scaled, **DBSCAN[name]),
         "anomaly_f1": float(f1_score(is_anomaly, scores > threshold)),
         "anomaly_auroc": float(roc_auc_score(is_anomaly, scores)),
         "good_error": float(errors["good"].mean()),
@@ -215,8 +217,8 @@ def monitor(model: ConvAE, stream: drift.Stream, reference: np.ndarray, threshol
     for images in tqdm(stream.images, desc=name, unit="window", disable=not progress,
                        mininterval=progress_interval()):
         embedded = in_batches(model, images, "embed")
-        points = drift.project(np.concatenate([reference, embedded])).points
-        statistics["silhouette k"].append(drift.silhouette_k(points, config.k_max,
+        joint = drift.project(np.concatenate([reference, embedded]))
+        statistics["silhouette k"].append(drift.silhouette_k(joint, config.k_max,
                                                              seed=config.seed)[0])
         flagged = int((in_batches(model, images, "errors") > threshold).sum())
         statistics["error rate"].append(stats.binomtest(flagged, len(images), expected,

@@ -9,6 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 LOGVAR_RANGE = (-30.0, 20.0)
+LOGVAR_X = (-10.0, 3.0)  # the authors' clamp of the decoder's log-variance
+BERNOULLI_EPS = 1e-8  # the authors' offset when they turn probabilities back into logits
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
@@ -65,25 +67,30 @@ def kl_bernoulli(prob: torch.Tensor, prior: float) -> torch.Tensor:
 
 
 class Likelihood(nn.Module):
-    """Per-pixel negative log-likelihood: Gaussian with a learned input-independent variance
-    per pixel, or Bernoulli on logits for binary images."""
+    """Per-pixel negative log-likelihood, as the CLSVAE authors' decoders: Gaussian with one
+    learned log-variance shared by every pixel (clamped to LOGVAR_X, for standardised data), or
+    Bernoulli on logits for binary images."""
 
     def __init__(self, dim: int, kind: str = "gaussian"):
         super().__init__()
         if kind not in ("gaussian", "bernoulli"):
             raise ValueError(f"unknown likelihood {kind!r}")
         self.kind = kind
-        self.logvar = nn.Parameter(torch.zeros(dim)) if kind == "gaussian" else None
+        self.logvar = nn.Parameter(torch.zeros(1)) if kind == "gaussian" else None
 
     def cells(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """N x D negative log-likelihood of x under the decoder output `out` (constants dropped)."""
-        if self.logvar is None:
-            return F.binary_cross_entropy_with_logits(out, x, reduction="none")
-        return 0.5 * self.logvar + (x - out) ** 2 / (2 * self.logvar.exp())
+        if self.logvar is None:  # the authors' decoder gives sigmoid(out), their NLL takes
+            p = torch.sigmoid(out)  # its logit back with an offset: confident pixels saturate
+            logit = torch.log(p + BERNOULLI_EPS) - torch.log(1 - p + BERNOULLI_EPS)
+            return F.binary_cross_entropy_with_logits(logit, x, reduction="none")
+        logvar = self.logvar.clamp(*LOGVAR_X)
+        return 0.5 * logvar + (x - out) ** 2 / (2 * logvar.exp())
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
-        """The image the decoder output stands for, in [0, 1]."""
-        return torch.sigmoid(out) if self.logvar is None else out.clamp(0.0, 1.0)
+        """The image the decoder output stands for: probabilities for binary images, else the
+        output itself (on the scale of the data the model was trained on)."""
+        return torch.sigmoid(out) if self.logvar is None else out
 
 
 def warmup(epoch: int, epochs: int, delay: float, ratio: float) -> float:

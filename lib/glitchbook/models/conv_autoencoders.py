@@ -1,9 +1,10 @@
 """Convolutional autoencoders of the drift work (uncleDecart/data_drift): an AE with a small (8)
 or big (32) embedding and a VAE (32), trained without labels on one good class. The encoder is
-the authors': 3x3 convolutions, the first keeping the size and each next halving it, batch norm
-from the second, LeakyReLU 0.2, then a linear layer to the embedding. Their decoder (kernel-30
-transposed convolutions sized for 150 x 150 images) is replaced by the mirror of the encoder, so
-any size divisible by 2^(stages - 1) works."""
+the authors' (`models/architectures.py`, `CNN_Encoder`): five 3x3 convolutions of 16, 32, 64,
+128 and 256 channels, the first keeping the size and each next halving it, batch norm from the
+second, LeakyReLU 0.2, then a linear layer to the embedding. Their decoder (kernel-30 transposed
+convolutions sized for 150 x 150 images) is replaced by the mirror of the encoder, which
+undoes each halving exactly, so any image size works."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from torch.nn import functional as F
 
 from glitchbook.models.blocks import LOGVAR_RANGE, kl_normal, sample
 
-WIDTHS = (16, 32, 64)
+WIDTHS = (16, 32, 64, 128, 256)
+
+
+def halved(size: int) -> int:
+    """Side after a 3x3, stride-2, padding-1 convolution."""
+    return (size - 1) // 2 + 1
 
 
 class ConvEncoder(nn.Module):
@@ -23,19 +29,17 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, channels: int, image_size: int, widths: Sequence[int] = WIDTHS):
         super().__init__()
-        scale = 2 ** (len(widths) - 1)
-        if image_size % scale:
-            raise ValueError(f"image size {image_size} is not divisible by {scale}")
         layers: list[nn.Module] = []
-        previous = channels
+        previous, self.sides = channels, [image_size]
         for i, width in enumerate(widths):
             layers.append(nn.Conv2d(previous, width, 3, 1 if i == 0 else 2, 1))
             if i:
                 layers.append(nn.BatchNorm2d(width))
+                self.sides.append(halved(self.sides[-1]))
             layers.append(nn.LeakyReLU(0.2))
             previous = width
         self.body = nn.Sequential(*layers, nn.Flatten())
-        self.side = image_size // scale
+        self.side = self.sides[-1]
         self.out_dim = widths[-1] * self.side**2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,19 +47,23 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Embedding -> image in [0, 1]: a linear layer to the encoder's last map, then 4x4
-    stride-2 transposed convolutions back up and a 3x3 convolution with a sigmoid."""
+    """Embedding -> image in [0, 1]: a linear layer to the encoder's last map, then 3x3
+    stride-2 transposed convolutions back through the encoder's sides (`sides`, largest first)
+    and a 3x3 convolution with a sigmoid."""
 
-    def __init__(self, embedding: int, channels: int, side: int,
+    def __init__(self, embedding: int, channels: int, sides: Sequence[int],
                  widths: Sequence[int] = WIDTHS):
         super().__init__()
-        widths = list(widths)[::-1]
-        self.shape = (widths[0], side, side)
-        self.project = nn.Sequential(nn.Linear(embedding, widths[0] * side * side),
-                                     nn.BatchNorm1d(widths[0] * side * side), nn.ReLU())
+        widths, sides = list(widths)[::-1], list(sides)[::-1]
+        self.shape = (widths[0], sides[0], sides[0])
+        size = widths[0] * sides[0] ** 2
+        self.project = nn.Sequential(nn.Linear(embedding, size), nn.BatchNorm1d(size), nn.ReLU())
         layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1), nn.BatchNorm2d(b), nn.ReLU()]
+        for (a, b), (small, large) in zip(zip(widths[:-1], widths[1:], strict=True),
+                                          zip(sides[:-1], sides[1:], strict=True), strict=True):
+            extra = large - (2 * small - 1)  # output_padding that lands on the encoder's side
+            layers += [nn.ConvTranspose2d(a, b, 3, 2, 1, output_padding=extra),
+                       nn.BatchNorm2d(b), nn.ReLU()]
         self.body = nn.Sequential(*layers, nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Sigmoid())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -73,7 +81,7 @@ class ConvAE(nn.Module):
         self.encoder = ConvEncoder(channels, size, widths)
         self.head = nn.Sequential(nn.Linear(self.encoder.out_dim, embedding),
                                   nn.BatchNorm1d(embedding), nn.LeakyReLU(0.2))
-        self.decoder = ConvDecoder(embedding, channels, self.encoder.side, widths)
+        self.decoder = ConvDecoder(embedding, channels, self.encoder.sides, widths)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))

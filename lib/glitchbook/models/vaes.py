@@ -1,14 +1,18 @@
 """The VAE family of the CLSVAE paper (Eduardo et al., "Repairing Systematic Outliers by Learning
-Clean Subspaces in VAEs", arXiv 2207.08050, sections 3-5): VAE, CVAE, VAE-GMM, CCVAE and CLSVAE.
+Clean Subspaces in VAEs", arXiv 2207.08050, sections 3-5): VAE, CVAE, VAE-GMM, CCVAE and CLSVAE,
+each as the authors' code (`sfme/clsvae-error-repair`, `src/repair_syserr_models`) defines it.
 
 All share the authors' MLP encoder (D -> 200 -> 100 -> 50) and decoder (latent -> 50 -> 100 ->
 200 -> D), a 15-dimensional latent space and a per-pixel likelihood. Training batches are
 `(x, y, labelled)`: images N x C x H x W, y = 1 for a clean image, and whether y is known (the
-trusted set). Losses are means over the batch; the authors' batch sums scale their coefficients
-by the batch size, which the chapter's configuration accounts for.
+trusted set; every image for CVAE). Losses are means over the batch where the authors sum: the
+same optimum, and with Adam the same steps, once batch-summed weight decay is divided by the
+batch size (the chapter's configuration does).
 
 Every model offers `outlier_scores(x, kind)` (higher = more suspicious), `cell_scores(x)`
-(N x C x H x W per-pixel NLL) and `repair(x)` (N x C x H x W).
+(N x C x H x W per-pixel NLL) and `repair(x)` (N x C x H x W), all at the posterior means as the
+authors evaluate. `clean` (each image's true flag) is what the authors' evaluation hands every
+model; only CVAE uses it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from glitchbook.models.blocks import (
     distance_correlation,
     kl_bernoulli,
     kl_normal,
-    log_normal,
     mlp,
     sample,
     warmup,
@@ -34,6 +37,7 @@ from glitchbook.models.blocks import (
 
 HIDDEN = (200, 100, 50)
 LATENT_DIM = 15
+EPS = 1e-8  # the authors' offset inside their logarithms
 
 
 class ImageVAE(nn.Module):
@@ -61,46 +65,51 @@ class ImageVAE(nn.Module):
     def flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(len(x), -1)
 
-    def image(self, out: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(out).reshape(-1, *self.image_shape)
+    def nll(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood per image (N) of flat x under decoder output `out`."""
+        return self.likelihood.cells(x, out).sum(1)
 
     # Subclasses define training_loss; they may override reconstruct (decoder output of the
     # path used for scoring) and repair_output (decoder output of the repair path).
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder output at the posterior mean of q(z|x)."""
         return self.decoder(self.encoder(self.flat(x))[0])
 
-    def repair_output(self, x: torch.Tensor) -> torch.Tensor:
-        return self.reconstruct(x)
+    def repair_output(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        return self.reconstruct(x, clean)
 
     def clean_probability(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no q(y|x)")
 
     @torch.no_grad()
-    def cell_scores(self, x: torch.Tensor) -> torch.Tensor:
+    def cell_scores(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
         """Per-pixel negative log-likelihood of x under its reconstruction, N x C x H x W."""
-        cells = self.likelihood.cells(self.flat(x), self.reconstruct(x))
+        cells = self.likelihood.cells(self.flat(x), self.reconstruct(x, clean))
         return cells.reshape(-1, *self.image_shape)
 
     @torch.no_grad()
-    def outlier_scores(self, x: torch.Tensor, kind: str | None = None) -> torch.Tensor:
+    def outlier_scores(self, x: torch.Tensor, kind: str | None = None,
+                       clean: torch.Tensor | None = None) -> torch.Tensor:
         """Row scores, higher = more suspicious: `nll` (sum of cell NLLs) or `q_y`
         (-log q(y=clean|x), for the semi-supervised models). Default: the model's first kind."""
         kind = kind or self.score_kinds[0]
         if kind not in self.score_kinds:
             raise ValueError(f"{type(self).__name__} scores {self.score_kinds}, not {kind!r}")
-        if kind == "nll":
-            return self.cell_scores(x).reshape(len(x), -1).sum(1)
-        return -torch.log(self.clean_probability(x).clamp_min(1e-12))
+        if kind == "q_y":
+            return -torch.log(self.clean_probability(x).clamp_min(1e-12))
+        given = None if kind == "nll_as_clean" else clean
+        return self.cell_scores(x, given).reshape(len(x), -1).sum(1)
 
     @torch.no_grad()
-    def repair(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's clean version of each image, N x C x H x W in [0, 1]."""
-        return self.image(self.repair_output(x))
+    def repair(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's clean version of each image, N x C x H x W, on the data's scale."""
+        out = self.likelihood.mean(self.repair_output(x, clean))
+        return out.reshape(-1, *self.image_shape)
 
 
 class VAE(ImageVAE):
-    """Plain VAE; the paper's baseline is regularised by weight decay (`VAE-L2`)."""
+    """Plain VAE with a N(0, I) prior; the paper's baseline is regularised by weight decay
+    (`VAE-L2`)."""
 
     def __init__(self, image_shape: Sequence[int], **kw):
         super().__init__(image_shape, **kw)
@@ -109,33 +118,47 @@ class VAE(ImageVAE):
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
         x = self.flat(batch[0])
         mu, logvar = self.encoder(x)
-        nll = self.likelihood.cells(x, self.decoder(sample(mu, logvar))).sum(1)
+        nll = self.nll(x, self.decoder(sample(mu, logvar)))
         return (nll + self.beta(epoch, epochs) * kl_normal(mu, logvar)).mean()
 
 
 class CVAE(ImageVAE):
     """Conditional VAE on the clean/dirty flag y, given for every training image (the authors'
-    fully supervised `full_y` baseline); scoring and repair condition on y = clean."""
+    fully supervised `full_y_CVAE` with q(z|x, y) and a N(0, prior_scale^2) prior). Evaluated as
+    the authors do: scored with each image's true flag (so a dirty image is explained by the
+    dirty decoder), repaired by decoding its code with y = clean. Score `nll_as_clean` is ours:
+    every image scored as if clean."""
 
-    def __init__(self, image_shape: Sequence[int], **kw):
+    score_kinds = ("nll", "nll_as_clean")
+
+    def __init__(self, image_shape: Sequence[int], *, prior_scale: float = 1.0, **kw):
         super().__init__(image_shape, decoder_extra=1, **kw)
         self.encoder = GaussianEncoder(self.dim + 1, self.hidden, self.latent_dim)
+        self.prior_logvar = 2 * math.log(prior_scale)
 
-    def _decode(self, x: torch.Tensor, y: torch.Tensor, sampled: bool) -> tuple[torch.Tensor, ...]:
-        y = y.reshape(-1, 1).to(x.dtype)
-        mu, logvar = self.encoder(torch.cat([x, y], 1))
-        z = sample(mu, logvar) if sampled else mu
-        return self.decoder(torch.cat([z, y], 1)), mu, logvar
+    def _code(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(torch.cat([x, y.reshape(-1, 1).to(x.dtype)], 1))
+
+    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([z, y.reshape(-1, 1).to(z.dtype)], 1))
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
         x, y = self.flat(batch[0]), batch[1]
-        out, mu, logvar = self._decode(x, y, sampled=True)
-        nll = self.likelihood.cells(x, out).sum(1)
-        return (nll + self.beta(epoch, epochs) * kl_normal(mu, logvar)).mean()
+        mu, logvar = self._code(x, y)
+        nll = self.nll(x, self._decode(sample(mu, logvar), y))
+        kl = kl_normal(mu, logvar, 0.0, self.prior_logvar)
+        return (nll + self.beta(epoch, epochs) * kl).mean()
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.flat(x)
-        return self._decode(x, torch.ones(len(x), device=x.device), sampled=False)[0]
+    def _flags(self, x: torch.Tensor, clean: torch.Tensor | None) -> torch.Tensor:
+        return torch.ones(len(x), device=x.device) if clean is None else clean.to(x.device)
+
+    def reconstruct(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = self.flat(x), self._flags(x, clean)
+        return self._decode(self._code(x, y)[0], y)
+
+    def repair_output(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = self.flat(x), self._flags(x, clean)
+        return self._decode(self._code(x, y)[0], torch.ones_like(y))
 
 
 class _SemiSupervised(ImageVAE):
@@ -148,146 +171,190 @@ class _SemiSupervised(ImageVAE):
         super().__init__(image_shape, **kw)
         self.supervision, self.clean_prior = supervision, clean_prior
 
-    def label_classifier(self) -> nn.Sequential:
-        """The authors' q(y|z): an MLP latent -> latent/2 -> latent/3 -> 1 logit (y = clean)."""
-        return mlp([self.latent_dim, self.latent_dim // 2, self.latent_dim // 3, 1],
-                   last_activation=False)
+    def label_term(self, logit: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+        """The ELBO's term in y: KL(q(y|x) || p(y)) on unlabelled rows; on trusted rows
+        -log q(y = clean | x) whatever the label, as the authors' loss writes it."""
+        q_clean = torch.sigmoid(logit)
+        return torch.where(labelled, -torch.log(q_clean + EPS),
+                           kl_bernoulli(q_clean, self.clean_prior))
 
-    def label_term(self, logit: torch.Tensor, y: torch.Tensor,
-                   labelled: torch.Tensor) -> torch.Tensor:
-        """ELBO term of y: -log p(y) where y is known, KL(q(y|x) || p(y)) elsewhere."""
-        prior = torch.full_like(logit, self.clean_prior)
-        known = -torch.where(y > 0.5, prior, 1 - prior).log()
-        return torch.where(labelled, known, kl_bernoulli(torch.sigmoid(logit), self.clean_prior))
-
-    def supervised_term(self, logit: torch.Tensor, y: torch.Tensor,
-                        labelled: torch.Tensor) -> torch.Tensor:
-        """`supervision` x mean cross-entropy of q(y|x) on the trusted rows of the batch."""
+    def supervised_term(self, logit: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor,
+                        dirty_weight: float = 1.0) -> torch.Tensor:
+        """`supervision` x the mean cross-entropy of q(y|x) over the batch's trusted rows, a
+        dirty row's term weighted by `dirty_weight` (the authors' scaling by B / n_trusted)."""
         if not labelled.any():
             return logit.new_zeros(())
-        ce = F.binary_cross_entropy_with_logits(logit[labelled], y[labelled].to(logit.dtype))
-        return self.supervision * ce
+        q, t = torch.sigmoid(logit[labelled]), y[labelled].to(logit.dtype)
+        ce = -(t * torch.log(q + EPS) + dirty_weight * (1 - t) * torch.log(1 - q + EPS))
+        return self.supervision * ce.mean()
 
 
 class VAEGMM(_SemiSupervised):
-    """VAE with a two-component Gaussian-mixture prior p(z|y): a narrow component for clean
-    images (sigma `clean_scale`) and a standard one for dirty images; q(y|z) learnt from the
-    trusted set. Repair decodes the image's own code, so it keeps the corruption."""
+    """VAE with a two-component Gaussian-mixture prior p(z|y) = N(0, clean_scale^2) for clean
+    and N(0, dirty_scale^2) for dirty images (the authors' `semi_y_VAE_GMM`): q(y|x) from the
+    image, q(z|x, y) from the image and y, each y-path decoded and weighted by q(y|x). Scoring
+    and repair use the clean path z ~ q(z|x, y = 1)."""
 
-    def __init__(self, image_shape: Sequence[int], *, clean_scale: float = 0.5, **kw):
+    def __init__(self, image_shape: Sequence[int], *, clean_scale: float = 0.5,
+                 dirty_scale: float = 5.0, **kw):
         super().__init__(image_shape, **kw)
-        self.encoder = GaussianEncoder(self.dim, self.hidden, self.latent_dim)
-        self.classifier = self.label_classifier()
-        self.clean_logvar = 2 * math.log(clean_scale)
+        self.label_encoder = nn.Sequential(mlp([self.dim, *self.hidden]),
+                                           nn.Linear(self.hidden[-1], 1))
+        self.encoder = GaussianEncoder(self.dim + 1, self.hidden, self.latent_dim)
+        self.logvars = (2 * math.log(dirty_scale), 2 * math.log(clean_scale))  # y = 0, 1
+
+    def _code(self, x: torch.Tensor, y: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(torch.cat([x, x.new_full((len(x), 1), y)], 1))
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
         x, y, labelled = self.flat(batch[0]), batch[1].float(), batch[2].bool()
-        mu, logvar = self.encoder(x)
-        z = sample(mu, logvar)
-        logit = self.classifier(z).squeeze(1)
-        q_clean = torch.where(labelled, y, torch.sigmoid(logit))
-        kl_z = (q_clean * kl_normal(mu, logvar, 0.0, self.clean_logvar)
-                + (1 - q_clean) * kl_normal(mu, logvar))
-        kl_y = self.label_term(logit, y, labelled)
-        nll = self.likelihood.cells(x, self.decoder(z)).sum(1)
-        elbo = nll + self.beta(epoch, epochs) * (kl_z + kl_y)
+        logit = self.label_encoder(x).squeeze(1)
+        weight = torch.where(labelled, y, torch.sigmoid(logit))  # of the clean path
+        nll, kl_z = 0.0, 0.0
+        for flag, share in ((1.0, weight), (0.0, 1 - weight)):
+            mu, logvar = self._code(x, flag)
+            nll = nll + share * self.nll(x, self.decoder(sample(mu, logvar)))
+            kl_z = kl_z + share * kl_normal(mu, logvar, 0.0, self.logvars[int(flag)])
+        elbo = nll + self.beta(epoch, epochs) * (kl_z + self.label_term(logit, labelled))
         return elbo.mean() + self.supervised_term(logit, y, labelled)
 
+    def reconstruct(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self._code(self.flat(x), 1.0)[0])
+
     def clean_probability(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.classifier(self.encoder(self.flat(x))[0]).squeeze(1))
+        return torch.sigmoid(self.label_encoder(self.flat(x)).squeeze(1))
 
 
 class CCVAE(_SemiSupervised):
-    """Characteristic-capturing VAE (Joy et al., ICLR 2021) for the clean/dirty label: the code
-    splits into a characteristic part z_c, which alone predicts y and has a learnt conditional
-    prior p(z_c|y), and the rest z_s ~ N(0, I). Repair sets z_c to the clean prior's mean."""
+    """Characteristic-capturing VAE (Joy et al., ICLR 2021) as the CLSVAE authors adapt it
+    (`semi_y_CCVAE`): a latent_dim + 1 code whose first coordinate z_c alone predicts y (a
+    scaled logit) and has a learnt conditional prior p(z_c|y); unlabelled rows sample y from
+    q(y|z_c), trusted rows weight their ELBO by q(y|z_c) / q(y|x) and add `supervision` x
+    log q(y|x) (estimated from 100 draws of z_c). Scoring and repair decode the code with z_c
+    set to the clean prior's mean."""
 
-    def __init__(self, image_shape: Sequence[int], *, characteristic_dim: int | None = None,
-                 **kw):
-        super().__init__(image_shape, **kw)
-        self.c_dim = characteristic_dim or self.latent_dim // 3
-        self.encoder = GaussianEncoder(self.dim, self.hidden, self.latent_dim)
-        self.classifier = nn.Linear(self.c_dim, 1)
-        self.prior_mu = nn.Parameter(torch.stack([torch.ones(self.c_dim), -torch.ones(self.c_dim)]))
-        self.prior_logvar = nn.Parameter(torch.zeros(2, self.c_dim))  # rows: y = 0, y = 1
+    def __init__(self, image_shape: Sequence[int], *, latent_dim: int = LATENT_DIM, **kw):
+        super().__init__(image_shape, latent_dim=latent_dim + 1, **kw)
+        self.body = mlp([self.dim, *self.hidden])
+        self.loc = nn.Linear(self.hidden[-1], self.latent_dim)
+        self.scale = nn.Linear(self.hidden[-1], self.latent_dim)
+        self.classifier_weight = nn.Parameter(torch.ones(1))
+        self.classifier_bias = nn.Parameter(torch.zeros(1))
+        self.prior_loc = nn.Parameter(torch.zeros(2))  # y = 0, 1
+        self.prior_scale = nn.Parameter(torch.ones(2))
+
+    def _posterior(self, x: torch.Tensor) -> torch.distributions.Normal:
+        h = self.body(x)
+        return torch.distributions.Normal(self.loc(h), F.softplus(self.scale(h)).clamp_min(1e-3))
+
+    def _logit(self, z_c: torch.Tensor) -> torch.Tensor:
+        return z_c * self.classifier_weight + self.classifier_bias
+
+    def _kl(self, q: torch.distributions.Normal, y: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || p(z_c|y) N(0, I)) per row."""
+        loc = torch.zeros_like(q.loc)
+        scale = torch.ones_like(q.scale)
+        loc[:, 0] = y * self.prior_loc[1] + (1 - y) * self.prior_loc[0]
+        scale[:, 0] = F.softplus(y * self.prior_scale[1]
+                                 + (1 - y) * self.prior_scale[0]).clamp_min(1e-3)
+        return torch.distributions.kl_divergence(q, torch.distributions.Normal(loc, scale)).sum(1)
+
+    def _log_q_y(self, z_c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(self._logit(z_c), y, reduction="none")
+
+    def _log_prior(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.log(torch.where(y > 0.5, self.clean_prior, 1 - self.clean_prior))
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
         x, y, labelled = self.flat(batch[0]), batch[1].float(), batch[2].bool()
-        mu, logvar = self.encoder(x)
-        z = sample(mu, logvar)
-        c = slice(0, self.c_dim)
-        logit = self.classifier(z[:, c]).squeeze(1)
-        kl_s = kl_normal(mu[:, self.c_dim:], logvar[:, self.c_dim:])
-        # trusted rows: KL to p(z_c|y); others: single-sample KL to the mixture sum_y p(y)p(z_c|y)
-        yi = y.long()
-        kl_c_known = kl_normal(mu[:, c], logvar[:, c], self.prior_mu[yi], self.prior_logvar[yi])
-        log_mix = torch.logsumexp(torch.stack([
-            log_normal(z[:, c], self.prior_mu[k], self.prior_logvar[k])
-            + math.log(p) for k, p in ((0, 1 - self.clean_prior), (1, self.clean_prior))]), 0)
-        kl_c_mix = log_normal(z[:, c], mu[:, c], logvar[:, c]) - log_mix
-        kl = kl_s + torch.where(labelled, kl_c_known, kl_c_mix)
-        nll = self.likelihood.cells(x, self.decoder(z)).sum(1)
-        elbo = (nll + self.beta(epoch, epochs) * kl).mean()
-        return elbo + self.supervised_term(logit, y, labelled)
+        q = self._posterior(x)
+        z = q.rsample()
+        log_px = -self.nll(x, self.decoder(z))
+        # unlabelled rows: y drawn from q(y|z_c)
+        drawn = torch.bernoulli(torch.sigmoid(self._logit(z[:, 0]))).detach()
+        elbo = (log_px + self._log_prior(drawn) - self._kl(q, drawn)
+                - self._log_q_y(z[:, 0], drawn))
+        if labelled.any():  # trusted rows: weight q(y|z_c) / q(y|x), and the classifier term
+            t = labelled
+            q_t = torch.distributions.Normal(q.loc[t], q.scale[t])
+            draws = q_t.rsample((100,))[..., 0]
+            log_q_yx = (torch.logsumexp(self._log_q_y(draws, y[t].expand_as(draws)), 0)
+                        - math.log(100))
+            weight = torch.exp(self._log_q_y(z[t, 0].detach(), y[t]) - log_q_yx)
+            trusted = (weight * (log_px[t] - self._kl(q_t, y[t]) - self._log_q_y(z[t, 0], y[t]))
+                       + self._log_prior(y[t]) + self.supervision * log_q_yx)
+            elbo = elbo.masked_scatter(t, trusted)
+        return -elbo.mean()
 
-    def repair_output(self, x: torch.Tensor) -> torch.Tensor:
-        mu = self.encoder(self.flat(x))[0].clone()
-        mu[:, : self.c_dim] = self.prior_mu[1]
-        return self.decoder(mu)
+    def _clean_code(self, x: torch.Tensor) -> torch.Tensor:
+        z = self._posterior(self.flat(x)).loc.clone()
+        z[:, 0] = self.prior_loc[1]
+        return z
+
+    def reconstruct(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self._clean_code(x))
 
     def clean_probability(self, x: torch.Tensor) -> torch.Tensor:
-        mu = self.encoder(self.flat(x))[0]
-        return torch.sigmoid(self.classifier(mu[:, : self.c_dim]).squeeze(1))
+        return torch.sigmoid(self._logit(self._posterior(self.flat(x)).loc[:, 0]))
 
 
 class CLSVAE(_SemiSupervised):
-    """Clean Subspace VAE (arXiv 2207.08050, section 4): two encoders give a clean code z_c and a
-    dirty code z_d. A clean image decodes from [z_c, eps] (eps ~ N(0, sigma_eps^2), no dirty
-    information), a dirty one from [z_c, z_d]; q(y|z) sees [stopgrad(z_c), z_d]. A distance-
-    correlation penalty keeps z_c and z_d independent. Repair decodes [z_c, 0], the clean
-    subspace."""
+    """Clean Subspace VAE (arXiv 2207.08050, section 4; the authors' `semi_y_CLSVAE`): two
+    encoders give a clean code z_c and a dirty code z_d. A clean image decodes from
+    [z_c, eps] (eps ~ N(0, eps_scale^2), no dirty information), a dirty one from [z_c, z_d],
+    weighted by q(y|z), which sees [stopgrad(z_c), z_d]. KL terms pull z_c to N(0,
+    clean_prior_scale^2) and z_d to N(0, dirty_prior_scale^2) on every row; a distance-
+    correlation penalty (warmed up) keeps z_c and z_d independent; trusted dirty rows weigh
+    `dirty_weight` in the supervised term. Scoring and repair decode [z_c, 0]."""
 
     def __init__(self, image_shape: Sequence[int], *, clean_prior_scale: float = 0.2,
                  dirty_prior_scale: float = 5.0, eps_scale: float = 0.1,
                  independence: float = 1000.0, independence_warmup: tuple[float, float] = (0, 0),
-                 **kw):
+                 dirty_weight: float = 1.0, **kw):
         super().__init__(image_shape, **kw)
         self.d_dim = self.latent_dim // 3
         self.c_dim = self.latent_dim - self.d_dim
         self.clean_encoder = GaussianEncoder(self.dim, self.hidden, self.c_dim)
         self.dirty_encoder = GaussianEncoder(self.dim, self.hidden, self.d_dim)
-        self.classifier = self.label_classifier()
+        self.classifier = mlp([self.latent_dim, self.latent_dim // 2, self.latent_dim // 3, 1],
+                              last_activation=False)
         self.clean_logvar = 2 * math.log(clean_prior_scale)
         self.dirty_logvar = 2 * math.log(dirty_prior_scale)
-        self.eps_logvar = 2 * math.log(eps_scale)
+        self.eps_scale = eps_scale
         self.independence, self.independence_warmup = independence, independence_warmup
+        self.dirty_weight = dirty_weight
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
         x, y, labelled = self.flat(batch[0]), batch[1].float(), batch[2].bool()
         mu_c, logvar_c = self.clean_encoder(x)
         mu_d, logvar_d = self.dirty_encoder(x)
         z_c, z_d = sample(mu_c, logvar_c), sample(mu_d, logvar_d)
-        eps = torch.randn_like(z_d) * math.exp(self.eps_logvar / 2)
+        eps = torch.randn_like(z_d) * self.eps_scale
         logit = self.classifier(torch.cat([z_c.detach(), z_d], 1)).squeeze(1)
         q_clean = torch.where(labelled, y, torch.sigmoid(logit))
-        nll_clean = self.likelihood.cells(x, self.decoder(torch.cat([z_c, eps], 1))).sum(1)
-        nll_dirty = self.likelihood.cells(x, self.decoder(torch.cat([z_c, z_d], 1))).sum(1)
-        nll = q_clean * nll_clean + (1 - q_clean) * nll_dirty
-        kl_c = kl_normal(mu_c, logvar_c, 0.0, self.clean_logvar)
-        kl_eps = kl_normal(torch.zeros_like(z_d), torch.full_like(z_d, self.eps_logvar),
-                           0.0, self.dirty_logvar)
-        kl_d = q_clean * kl_eps + (1 - q_clean) * kl_normal(mu_d, logvar_d, 0.0, self.dirty_logvar)
-        kl_y = self.label_term(logit, y, labelled)
-        elbo = (nll + self.beta(epoch, epochs) * (kl_c + kl_d + kl_y)).mean()
+        nll = (q_clean * self.nll(x, self.decoder(torch.cat([z_c, eps], 1)))
+               + (1 - q_clean) * self.nll(x, self.decoder(torch.cat([z_c, z_d], 1))))
+        kl = self.kl_terms(mu_c, logvar_c, mu_d, logvar_d, logit, labelled)
+        elbo = (nll + self.beta(epoch, epochs) * kl).mean()
         weight = self.independence * warmup(epoch, epochs, *self.independence_warmup)
         penalty = weight * distance_correlation(z_c, z_d) if weight else 0.0
-        return elbo + self.supervised_term(logit, y, labelled) + penalty
+        return elbo + self.supervised_term(logit, y, labelled, self.dirty_weight) + penalty
+
+    def kl_terms(self, mu_c: torch.Tensor, logvar_c: torch.Tensor, mu_d: torch.Tensor,
+                 logvar_d: torch.Tensor, logit: torch.Tensor,
+                 labelled: torch.Tensor) -> torch.Tensor:
+        """The ELBO's KL terms per row: KL(q(z_c|x) || N(0, clean_prior_scale^2)) +
+        KL(q(z_d|x) || N(0, dirty_prior_scale^2)), the latter on every row whatever q(y|x),
+        plus the label term."""
+        return (kl_normal(mu_c, logvar_c, 0.0, self.clean_logvar)
+                + kl_normal(mu_d, logvar_d, 0.0, self.dirty_logvar)
+                + self.label_term(logit, labelled))
 
     def _codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.flat(x)
         return self.clean_encoder(x)[0], self.dirty_encoder(x)[0]
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder output of the clean path [z_c, 0], as the authors score and repair with it:
         pixels the clean subspace cannot explain get a high NLL."""
         z_c, z_d = self._codes(x)

@@ -1,0 +1,59 @@
+"""Results pages: verdicts over seeds, the rivals a claim is judged against, the departures box."""
+
+import pytest
+
+from glitchbook import methods
+from glitchbook.records import RunRecord
+from glitchbook.results import Held, by_setting, claim_verdict, merge_seeds, method_page, paper
+
+
+def _record(method: str, seed: int, models: dict, **extra) -> RunRecord:
+    return RunRecord(method=method, dataset="mnist-5k", profile="default", seed=seed,
+                     device="cpu", config={"dataset": "mnist-5k", "seed": seed},
+                     config_hash="x", metrics={"models": models, **extra})
+
+
+def test_a_claim_over_three_seeds_holds_only_when_it_holds_in_every_seed():
+    seeds = [{"7v1 nf2": {"claim_holds": v}} for v in (True, False, True)]
+    merged = merge_seeds(seeds)
+    assert merged["7v1 nf2"]["claim_holds"] == Held(2, 3)
+    assert not merged["7v1 nf2"]["claim_holds"]
+    assert str(merged["7v1 nf2"]["claim_holds"]) == "in 2 of 3 seeds"
+    records = [_record("ambiguity", s, m) for s, m in enumerate(seeds)]
+    ((record, used),) = by_setting(records)
+    verdict, detail = claim_verdict(record, paper("ambiguity"))
+    assert used == [0, 1, 2] and verdict == "no" and "in 2 of 3 seeds" in detail
+    always = [_record("ambiguity", s, {"7v1 nf2": {"claim_holds": True}}) for s in range(3)]
+    assert claim_verdict(by_setting(always)[0][0], paper("ambiguity"))[0] == "yes"
+
+
+def test_influence_claims_are_judged_against_the_papers_rivals_not_cleanlab():
+    # each new signal beats SI, MAI, MI and GD-class on its glitch kind; cleanlab beats all
+    rivals = {"SI": 0.3, "MAI": 0.2, "MI": 0.1, "GD-class": 0.25}
+    models = {name: dict.fromkeys(("f1_uniform", "f1_class", "f1_anomaly", "f1_mixed"), v)
+              for name, v in rivals.items()}
+    models["CNCI"] = {"f1_uniform": 0.6, "f1_class": 0.6, "f1_anomaly": 0.0, "f1_mixed": 0.0}
+    models["PCID"] = {"f1_uniform": 0.0, "f1_class": 0.0, "f1_anomaly": 0.6, "f1_mixed": 0.0}
+    models["CFRank"] = {"f1_uniform": 0.7, "f1_class": 0.7, "f1_anomaly": 0.7, "f1_mixed": 0.6}
+    models["cleanlab"] = dict.fromkeys(models["SI"], 0.9)
+    verdict, detail = claim_verdict(_record("influence", 0, models), paper("influence"))
+    assert verdict == "yes", detail  # CFRank's higher F1 on mislabels is no rival of CNCI's
+    assert "cleanlab" not in detail and "CFRank" in detail
+
+
+def test_clsvae_claim_leaves_the_no_repair_row_out():
+    models = {"CLSVAE": {"avpr_row": 0.9, "smse_dirty": 0.5},
+              "VAE": {"avpr_row": 0.8, "smse_dirty": 0.9},
+              "no repair": {"smse_dirty": 0.1}}
+    verdict, _ = claim_verdict(_record("clsvae", 0, models), paper("clsvae"))
+    assert verdict == "yes"
+
+
+@pytest.mark.parametrize("method", list(methods.METHODS))
+def test_every_results_page_opens_with_the_departures_box(method):
+    spec = paper(method)
+    assert spec["departures"] and all({"what", "why", "effect"} <= set(d)
+                                      for d in spec["departures"])
+    page = method_page(method, [])
+    assert "```{admonition} Where we depart from the paper" in page
+    assert spec["departures"][0]["what"] in page
