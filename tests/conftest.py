@@ -58,8 +58,11 @@ def matrix(book_root):
 
 @pytest.fixture(scope="session")
 def built_book(matrix, book_root) -> Path:
-    """The smoke matrix built into HTML (`glitchbook book`); returns the root."""
+    """The smoke matrix, its drift run also published (`--publish`), built into HTML
+    (`glitchbook book`); returns the root."""
     from glitchbook.cli import main
 
+    assert main(["run", "--methods", "drift", "--profile", "smoke", "--device", "cpu",
+                 "--root", str(book_root), "--quiet", "--publish"]) == 0
     assert main(["book", "--root", str(book_root)]) == 0
     return book_root

@@ -105,7 +105,8 @@ def test_datasets_command_lists_every_dataset_and_its_availability(capsys):
     out = capsys.readouterr().out
     for name in datasets.REGISTRY:
         assert name in out
-    assert "bundled" in out and "FashionMNIST/raw)" in out
+    assert "bundled" in out and "glitchbook fetch fashion-mnist" in out
+    assert "FashionMNIST)" in out  # where it will land
 
 
 def test_an_image_folder_loads_with_one_class_a_subfolder(tmp_path):

@@ -57,3 +57,19 @@ def test_every_results_page_opens_with_the_departures_box(method):
     page = method_page(method, [])
     assert "```{admonition} Where we depart from the paper" in page
     assert spec["departures"][0]["what"] in page
+
+
+def test_a_published_run_is_its_own_setting_with_where_and_how_it_ran():
+    models = {"AE": {"auroc_mean": 0.9}, "DAE": {"auroc_mean": 0.95}, "ARAE": {"auroc_mean": 0.8}}
+    local = _record("arae", 0, models)
+    published = _record("arae", 0, models)
+    published.published, published.commit = "2026-11-30", "0123456789ab"
+    published.machine, published.device = "x86_64, 16 CPU cores, NVIDIA H200", "cuda"
+    published.timings["wall_seconds"] = 7200.0
+    assert len(by_setting([local, published])) == 2
+    page = method_page("arae", [local, published])
+    assert page.count("## mnist-5k · ours: profile `default`") == 2
+    assert "seed 0 · paper: " in page and "(published)" in page
+    assert ("*Published run 2026-11-30: commit `0123456789ab`, device `cuda`, x86_64, 16 CPU "
+            "cores, NVIDIA H200, 2.0 h;") in page
+    assert "| mnist-5k | default, published |" in page

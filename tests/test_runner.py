@@ -167,6 +167,43 @@ def test_smoke_book_build_contains_the_results_table(matrix, built_book):
         assert "Where we depart from the paper" in page and "admonition" in page, method
 
 
+def test_a_published_run_keeps_notebook_record_and_figures_and_shows_in_the_book(built_book):
+    folder = built_book / "book/published/drift"
+    record = records.load(folder / "mnist-5k")
+    assert record.published and record.commit and record.machine and record.device == "cpu"
+    assert record.timings["wall_seconds"] > 0
+    assert (folder / "mnist-5k.ipynb").exists()
+    kept = {p.suffix for p in (folder / "mnist-5k").rglob("*") if p.is_file()}
+    assert ".png" in kept
+    page = (built_book / "book/runs/results/drift.md").read_text()
+    assert "profile `smoke`, seed 0 · " in page and "(published)" in page
+    assert f"commit `{record.commit}`, device `cpu`" in page
+    html = built_book / "_build/html/book/published/drift/mnist-5k.html"
+    assert html.exists() and "<table" in html.read_text()
+
+
+def test_publishing_leaves_checkpoints_behind_and_refuses_a_failed_run(tmp_path):
+    spec = runner.RunSpec("influence", "digits", "paper")
+    out, run_dir = runner.paths(spec, tmp_path)
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints/checkpoint-1.pt").write_bytes(b"weights")
+    (run_dir / "figures").mkdir()
+    (run_dir / "figures/ranks.png").write_bytes(b"png")
+    out.write_text("{}")
+    records.write(run_dir, records.RunRecord("influence", "digits", "paper", 0, "cuda", {}, "h",
+                                             commit="abc", machine="x86_64, 16 CPU cores"))
+    dest = runner.publish(spec, tmp_path)
+    assert dest == tmp_path / "book/published/influence/digits"
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
+        "figures/ranks.png", "record.json"]
+    assert (dest.parent / "digits.ipynb").exists()
+    assert records.load(dest).published and records.load(dest).device == "cuda"
+    records.write(run_dir, records.RunRecord("influence", "digits", "paper", 0, "cpu", {}, "h",
+                                             status="failed", error="boom"))
+    with pytest.raises(ConfigError, match="no completed run to publish: boom"):
+        runner.publish(spec, tmp_path)
+
+
 def test_a_folder_dataset_gets_a_file_name_of_its_own(tmp_path):
     spec = runner.RunSpec("arae", "folder:/data/my scans", "smoke")
     out, run_dir = runner.paths(spec, tmp_path)

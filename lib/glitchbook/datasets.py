@@ -1,21 +1,21 @@
 """Named image datasets, each loaded into one `ImageDataset` type.
 
 Bundled datasets (`mnist-5k`, `digits`, `shapes`) work offline. Download-only datasets (`mnist`,
-`fashion-mnist`, `cifar10`, `frey-faces`) are fetched into the data directory and checked; offline
-without a local copy they raise `DatasetUnavailable` naming the dataset, the expected path and the
-bundled alternatives.
+`fashion-mnist`, `cifar10`, `frey-faces`, `coil-100`) are fetched into the data directory from
+their sources (`glitchbook.sources`) and checked; without a local copy or a working source they
+raise `DatasetUnavailable` naming the dataset, the expected path and the bundled alternatives.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from glitchbook import sources
 from glitchbook.errors import ChecksumError, ConfigError, DatasetUnavailable
 
 BUNDLED = ("mnist-5k", "digits", "shapes")
@@ -37,12 +37,14 @@ FREY_SHAPE = (28 * 20, 1965)  # pixels x images, as stored in the .mat file
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """Images (float32, N x C x H x W, in [0, 1]) with int64 labels and their class names."""
+    """Images (float32, N x C x H x W, in [0, 1]) with int64 labels and their class names;
+    `is_test` marks the official test images of a dataset that has an official split."""
 
     images: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
     name: str
+    is_test: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.float32:
@@ -65,7 +67,8 @@ class ImageDataset:
 
     def subset(self, index: np.ndarray) -> ImageDataset:
         """The images at `index` (an int array or a boolean mask)."""
-        return ImageDataset(self.images[index], self.labels[index], self.class_names, self.name)
+        return ImageDataset(self.images[index], self.labels[index], self.class_names, self.name,
+                            None if self.is_test is None else self.is_test[index])
 
 
 def subsample(data: ImageDataset, size: int, rng: np.random.Generator) -> ImageDataset:
@@ -81,6 +84,15 @@ def random_split(n: int, test_fraction: float,
     order = rng.permutation(n)
     n_test = int(round(test_fraction * n))
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def train_test(data: ImageDataset, test_fraction: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: the dataset's official split when it has one (MNIST's, say),
+    else a seeded random split with `test_fraction` for testing."""
+    if data.is_test is not None:
+        return np.flatnonzero(~data.is_test), np.flatnonzero(data.is_test)
+    return random_split(len(data), test_fraction, rng)
 
 
 @dataclass(frozen=True)
@@ -192,22 +204,23 @@ def _torchvision_loader(cls_name: str, names: tuple[str, ...], name: str):
             probe = cls.__new__(cls)  # only to ask torchvision where its files go
             probe.root, probe.train = str(root), train
             local = probe._check_integrity() if cls_name == "CIFAR10" else probe._check_exists()
-            expected = root / REGISTRY[name].files[0]
-            if not local and not download:
-                raise _unavailable(name, expected.parent, "no local copy and downloads are off")
+            if not local:
+                if not download:
+                    raise _unavailable(name, _folder(name, root),
+                                       "no local copy and downloads are off")
+                fetch(name, root)
             try:
-                ds = cls(str(root), train=train, download=not local)
+                ds = cls(str(root), train=train, download=False)
             except (RuntimeError, OSError) as err:
-                if "corrupt" in str(err) or "integrity" in str(err):  # torchvision's md5 check
-                    raise ChecksumError(f"{name}: {err}") from err
-                reason = " ".join(str(err).split())
-                raise _unavailable(name, expected.parent, f"download failed ({reason})") from err
+                raise ChecksumError(f"{name}: {' '.join(str(err).split())}") from err
             arrays.append((np.asarray(ds.data), np.asarray(ds.targets)))
         images = np.concatenate([a for a, _ in arrays]).astype(np.float32) / 255.0
         labels = np.concatenate([b for _, b in arrays])
         if images.ndim == 4:  # CIFAR: N x H x W x C
             images = images.transpose(0, 3, 1, 2)
-        return _to_dataset(images, labels, names, name)
+        is_test = np.concatenate([np.full(len(b), not train) for train, (_, b) in
+                                  zip(parts, arrays, strict=True)])
+        return replace(_to_dataset(images, labels, names, name), is_test=is_test)
 
     return load
 
@@ -348,19 +361,49 @@ def _download(url: str, path: Path, name: str) -> None:
     os.replace(partial, path)
 
 
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _idx_files(folder: str) -> tuple[str, ...]:
     """The four extracted files torchvision keeps for MNIST-like datasets."""
     return tuple(f"{folder}/raw/{split}-{kind}-idx{dims}-ubyte" for split in ("train", "t10k")
                  for kind, dims in (("images", 3), ("labels", 1)))
+
+
+def fetch(name: str, root: str | os.PathLike | None = None, *, progress: bool = True) -> str:
+    """Bring download-only dataset `name` into the data directory from the first of its
+    sources that works (`sources.SOURCES`) and return where it came from; DatasetUnavailable,
+    listing every source tried and why it failed, when none works."""
+    folder = data_dir(root)
+    if spec(name).bundled:
+        return "bundled"
+    if name not in sources.SOURCES:  # one official download, made by the loader
+        load(name, root=folder, download=True)
+        return "official download"
+    try:
+        return sources.fetch(name, folder, progress=progress).label
+    except sources.AllSourcesFailed as err:
+        raise _unavailable(name, _folder(name, folder),
+                           f"every source failed ({err})") from err
+
+
+def provenance(name: str, root: str | os.PathLike | None = None) -> str:
+    """Where the local copy of `name` came from: "bundled", the source that fetched it, "local
+    copy" (put there by hand), or "" when there is none."""
+    if spec(name).bundled:
+        return "bundled"
+    if not is_available(name, root):
+        return ""
+    return sources.provenance(_folder(name, data_dir(root)))
+
+
+def disk_size(name: str, root: str | os.PathLike | None = None) -> int:
+    """Bytes the local copy of download-only dataset `name` takes (0 when absent)."""
+    folder = _folder(name, data_dir(root))
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if (
+        folder.is_dir()) else 0
+
+
+def _folder(name: str, root: Path) -> Path:
+    """The folder under `root` that holds dataset `name`'s local copy."""
+    return root / Path(REGISTRY[name].files[0]).parts[0]
 
 
 def _unavailable(name: str, where: Path, why: str) -> DatasetUnavailable:

@@ -38,6 +38,9 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     run_key: str | None = None  # set by the runner, for resuming
+    commit: str = ""  # the repository's commit when the run ended (set by the runner)
+    machine: str = ""  # processor, cores and GPU of the machine that ran it (set by the runner)
+    published: str = ""  # when the run was published into the book (`glitchbook run --publish`)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -55,6 +58,33 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def git_commit(root: str | os.PathLike = ".") -> str:
+    """The short commit of the repository at `root`, with `-dirty` when tracked files differ
+    from it; "unknown" outside a git checkout."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine(device: str = "cpu") -> str:
+    """The processor and cores here, and the GPU's name when `device` is CUDA."""
+    text = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name(0)}"
+    return text
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

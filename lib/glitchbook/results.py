@@ -86,7 +86,8 @@ def by_setting(records: list[RunRecord]) -> list[tuple[RunRecord, list[int]]]:
     groups: dict[tuple, list[RunRecord]] = {}
     for r in records:
         setting = {k: v for k, v in r.config.items() if k != "seed"}
-        groups.setdefault((r.dataset, r.profile, config_hash(setting)), []).append(r)
+        key = (r.dataset, r.profile, bool(r.published), config_hash(setting))
+        groups.setdefault(key, []).append(r)
     merged = []
     for group in groups.values():
         group.sort(key=lambda r: r.seed)
@@ -184,6 +185,8 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         over = (f"seed {seeds[0]}" if len(seeds) == 1 else
                 f"mean ± sd over seeds {', '.join(map(str, seeds))}")
         heading = f"## {record.dataset} · ours: profile `{record.profile}`, {over}"
+        if record.published:
+            heading += " (published)"
         if side:
             heading += f" · paper: {side['label']}"
             if side["profile"] != record.profile:
@@ -192,25 +195,41 @@ def method_page(method: str, records: list[RunRecord]) -> str:
             heading += " · paper: no value for this dataset (our numbers only)"
         tables = (_grouped_tables(record, spec, side) if "tables" in spec
                   else _metric_table(record, spec, side))
-        parts += [heading, "", tables, ""]
+        parts += [heading, "", *([provenance_line(record), ""] if record.published else []),
+                  tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
     merged = [record for record, _ in settings]
     if ok and "claims" in spec:
         parts += ["## Do the paper's claims hold?", ""]
-        header = ["claim", *(f"{r.dataset} ({r.profile})" for r in merged)]
+        header = ["claim", *(_setting(r) for r in merged)]
         rows = [[text, *(_held(r.metrics.get("claims", {}).get(key)) for r in merged)]
                 for key, text in spec["claims"].items()]
         parts += [markdown_table(header, rows), ""]
     elif ok:
         parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
-        rows = [[r.dataset, r.profile, *claim_verdict(r, spec)] for r in merged]
+        rows = [[r.dataset, r.profile + (", published" if r.published else ""),
+                 *claim_verdict(r, spec)] for r in merged]
         parts += [markdown_table(["dataset", "profile", "holds", "detail"], rows), ""]
     failed = [r for r in records if r.status == "failed"]
     if failed:
         parts += ["## Failed runs", ""]
         parts += [f"- `{r.dataset}` ({r.profile}, seed {r.seed}): {r.error}" for r in failed]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def provenance_line(record: RunRecord) -> str:
+    """Where and how a published run was made: commit, device, machine, wall time."""
+    seconds = record.timings.get("wall_seconds")
+    took = "" if seconds is None else f", {seconds / 60:.0f} min" if seconds < 5400 else (
+        f", {seconds / 3600:.1f} h")
+    return (f"*Published run {record.published}: commit `{record.commit or 'unknown'}`, device "
+            f"`{record.device}`, {record.machine or 'machine not recorded'}{took}; "
+            f"torch {record.versions.get('torch', '?')}.*")
+
+
+def _setting(record: RunRecord) -> str:
+    return f"{record.dataset} ({record.profile}{', published' if record.published else ''})"
 
 
 def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
@@ -290,13 +309,15 @@ def _per_class_table(record: RunRecord, spec: dict[str, Any], side: dict | None)
 
 
 def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[Path]:
-    """Write `book/runs/results/<method>.md` for every method; returns the paths written."""
+    """Write `book/runs/results/<method>.md` for every method, from the runs (`book/runs`, or
+    `runs`) and the published runs (`book/published`); returns the paths written."""
     root = Path(root)
-    runs = Path(runs) if runs else root / "book/runs"
+    folders = (Path(runs) if runs else root / "book/runs", root / "book/published")
     written = []
     for name in methods.METHODS:
         unreadable: list[str] = []
-        page = method_page(name, load_all(runs, name, unreadable=unreadable))
+        found = [r for folder in folders for r in load_all(folder, name, unreadable=unreadable)]
+        page = method_page(name, found)
         if unreadable:
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
                 f"- {message}" for message in unreadable) + "\n"

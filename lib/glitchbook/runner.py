@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -30,10 +31,12 @@ from tqdm import tqdm
 from glitchbook import datasets, methods
 from glitchbook.config import check_profile, config_hash
 from glitchbook.errors import ChecksumError, ConfigError, GlitchbookError
-from glitchbook.records import RECORD_NAME, RunRecord, load, write
+from glitchbook.records import RECORD_NAME, RunRecord, git_commit, load, machine, write
 from glitchbook.training import resolve_device
 
 RUNS_DIR = Path("book/runs")
+PUBLISHED_DIR = Path("book/published")  # committed runs (`--publish`), shown beside book/runs
+PUBLISHED_SUFFIXES = (".json", ".png", ".md", ".csv")  # what a published run keeps: no weights
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -219,9 +222,33 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             return Outcome(spec, "failed", time.perf_counter() - start, error)
         record.run_key = key
         record.timings["wall_seconds"] = time.perf_counter() - start
+        record.commit, record.machine = git_commit(root), machine(record.device)
         write(run_dir, record)
     return Outcome(spec, "ok", record.timings["wall_seconds"], None,
                    record.timings.get("kernel_peak_rss_mb"))
+
+
+def publish(spec: RunSpec, root: str | Path = ".") -> Path:
+    """Copy a completed run into `book/published/<method>/` (the executed notebook, the record
+    and the run's figures and tables, no checkpoints), where the book shows it beside the
+    runs of `book/runs/`; returns the published run directory."""
+    root = Path(root).resolve()
+    out, run_dir = paths(spec, root)
+    record = load(run_dir / RECORD_NAME)
+    if record.status != "ok":
+        raise ConfigError(f"{spec.label} has no completed run to publish: {record.error}")
+    dest = root / PUBLISHED_DIR / spec.method / run_dir.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    for path in sorted(run_dir.rglob("*")):
+        if path.is_file() and path.suffix in PUBLISHED_SUFFIXES and path.name != RECORD_NAME:
+            target = dest / path.relative_to(run_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    shutil.copy2(out, dest.with_suffix(".ipynb"))
+    record.published = time.strftime("%Y-%m-%d")
+    write(dest, record)
+    return dest
 
 
 @contextlib.contextmanager

@@ -59,7 +59,7 @@ class Config:
     seed: int = 0
     pairs: tuple[str, ...] = PAIRS["mnist"]
     nfs: tuple[int, ...] = (2,)
-    test_fraction: float = 0.2
+    test_fraction: float = 0.2  # of a random split; a dataset with an official split keeps it
     max_images: int = 0  # 0 = all
     classifier_epochs: int = 30
     classifier_lr: float = 5e-4
@@ -145,12 +145,14 @@ def load_data(config: Config) -> datasets.ImageDataset:
 
 def load_pair(data: datasets.ImageDataset, pair: str, test_fraction: float,
               seed: int) -> Pair:
-    """The images of the pair's two classes, scaled to [-1, 1] (the GAN's range), seeded split."""
+    """The images of the pair's two classes, scaled to [-1, 1] (the GAN's range); the dataset's
+    official split when it has one, else a seeded one."""
     if data.shape != (1, 28, 28):
         raise ConfigError(f"GASTeN's DCGAN makes 1 x 28 x 28 images; {data.name} has {data.shape}")
     pos, neg = parse_pair(pair, len(data.class_names))
     keep = np.flatnonzero((data.labels == pos) | (data.labels == neg))
-    train, test = datasets.random_split(len(keep), test_fraction, np.random.default_rng(seed))
+    train, test = datasets.train_test(data.subset(keep), test_fraction,
+                                      np.random.default_rng(seed))
     images, labels = data.images[keep] * 2 - 1, (data.labels[keep] == pos).astype(np.int64)
     return Pair(pair, images[train], labels[train], images[test], labels[test],
                 (data.class_names[pos], data.class_names[neg]))

@@ -51,7 +51,7 @@ class Config:
     # The authors use plain SGD on a pretrained model. From scratch, plain SGD leaves the held-out
     # accuracy swinging from one checkpoint to the next under label noise; 0 gives theirs.
     momentum: float = 0.9
-    test_fraction: float = 0.2
+    test_fraction: float = 0.2  # of a random split; a dataset with an official split keeps it
     max_images: int = 0  # 0 = all
     cleanlab_folds: int = 2  # cross-validation folds for cleanlab's out-of-sample probabilities
     gradients: str = "fast"  # fast: last layer (checkpoint outputs); full: layer3.2 and fc
@@ -113,7 +113,7 @@ def prepare(config: Config) -> Prepared:
     data = datasets.load(config.dataset)
     rng = np.random.default_rng(config.seed)
     data = datasets.subsample(data, config.max_images, rng)
-    train, test = datasets.random_split(len(data), config.test_fraction, rng)
+    train, test = datasets.train_test(data, config.test_fraction, rng)
     source = OOD_SOURCE.get(config.dataset)
     if source and datasets.is_available(source):
         other = datasets.load(source)
