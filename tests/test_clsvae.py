@@ -41,6 +41,18 @@ def test_a_seed_fixes_the_numbers_on_cpu():
     assert numbers() == numbers()
 
 
+def test_a_model_trains_the_same_whichever_others_train_with_it(smoke_run):
+    import dataclasses
+
+    import torch
+
+    config, prepared, trained = smoke_run
+    alone = dataclasses.replace(config, models=("CLSVAE",))
+    (model, _), = clsvae.train(alone, prepared, device="cpu", progress=False).values()
+    with_vae = trained["CLSVAE"][0].state_dict()
+    assert all(torch.equal(v, with_vae[k]) for k, v in model.state_dict().items())
+
+
 def test_the_trusted_set_comes_from_the_training_split(smoke_run):
     _, prepared, _ = smoke_run
     assert set(prepared.trusted.index) <= set(prepared.train)

@@ -205,9 +205,12 @@ def training_data(name: str, prepared: Prepared) -> torch.utils.data.TensorDatas
 
 def train(config: Config, prepared: Prepared, *, device: str = "auto",
           progress: bool = True) -> dict[str, tuple[ImageVAE, History]]:
-    """Train every model of `config` with `training.fit`; returns name -> (model, history)."""
+    """Train every model of `config` with `training.fit`; returns name -> (model, history).
+    Each model's seed is `config.seed` plus its place in MODEL_NAMES, so a model trains the
+    same whichever others are trained with it."""
     trained = {}
-    for i, name in enumerate(config.models):
+    for name in config.models:
+        i = MODEL_NAMES.index(name)
         torch.manual_seed(config.seed + i)
         model = build(name, config, prepared)
         history = fit(model, training_data(name, prepared), epochs=config.epochs,
