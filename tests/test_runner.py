@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -170,13 +171,14 @@ def test_smoke_book_build_contains_the_results_table(matrix, built_book):
 def test_a_published_run_keeps_notebook_record_and_figures_and_shows_in_the_book(built_book):
     folder = built_book / "book/published/drift"
     record = records.load(folder / "mnist-5k")
-    assert record.published and record.commit and record.machine and record.device == "cpu"
+    assert record.published and record.machine and record.device == "cpu"
+    assert record.commit == records.git_commit(Path(runner.__file__).parent)  # a copied root
     assert record.timings["wall_seconds"] > 0
     assert (folder / "mnist-5k.ipynb").exists()
     kept = {p.suffix for p in (folder / "mnist-5k").rglob("*") if p.is_file()}
     assert ".png" in kept
     page = (built_book / "book/runs/results/drift.md").read_text()
-    assert "profile `smoke`, seed 0 · " in page and "(published)" in page
+    assert "profile `smoke`, seed 0 (published) · " in page
     assert f"commit `{record.commit}`, device `cpu`" in page
     html = built_book / "_build/html/book/published/drift/mnist-5k.html"
     assert html.exists() and "<table" in html.read_text()

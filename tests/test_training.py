@@ -64,3 +64,37 @@ def test_bad_training_arguments_are_refused():
         fit(VAE((1, 8, 8)), _data(), epochs=0, device="cpu")
     with pytest.raises(ConfigError, match="optimizer"):
         fit(VAE((1, 8, 8)), _data(), epochs=1, device="cpu", optimizer="lbfgs")
+
+
+class _Normed(torch.nn.Module):
+    """BatchNorm on the input, then a linear classifier: the layer's statistics are those of
+    the data, whatever the weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm, self.fc = torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(self.norm(x))
+
+    def training_loss(self, batch, **_):
+        return torch.nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+
+def test_precise_batchnorm_sets_the_running_statistics_to_the_datas():
+    x = np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0], [4.0, 4.0, 4.0], [6.0, 2.0, 2.0]],
+                 np.float32)
+    data = tensor_dataset(x, np.array([0, 1, 0, 1]))
+    plain = _Normed()
+    fit(plain, data, epochs=2, batch_size=2, lr=0.1, optimizer="sgd", device="cpu",
+        progress=False)
+    model = _Normed()
+    fit(model, data, epochs=2, batch_size=2, lr=0.1, optimizer="sgd", device="cpu",
+        precise_bn=True, progress=False)
+    # by hand, batches (rows 0-1, rows 2-3) in order: the mean of the batch means, and of the
+    # batches' unbiased variances (column 1: 0 and 2)
+    np.testing.assert_allclose(model.norm.running_mean.numpy(), [3.0, 2.0, 2.0], atol=1e-6)
+    np.testing.assert_allclose(model.norm.running_var.numpy(), [2.0, 1.0, 2.0], atol=1e-5)
+    assert model.norm.momentum == 0.1 and not model.training
+    # the default keeps training's running averages (4 updates with momentum 0.1, from 0)
+    assert (plain.norm.running_mean.numpy() < 1.5).all()

@@ -222,7 +222,9 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             return Outcome(spec, "failed", time.perf_counter() - start, error)
         record.run_key = key
         record.timings["wall_seconds"] = time.perf_counter() - start
-        record.commit, record.machine = git_commit(root), machine(record.device)
+        commit = git_commit(root)  # else the library's checkout (root may be a copy)
+        record.commit = commit if commit != "unknown" else git_commit(Path(__file__).parent)
+        record.machine = machine(record.device)
         write(run_dir, record)
     return Outcome(spec, "ok", record.timings["wall_seconds"], None,
                    record.timings.get("kernel_peak_rss_mb"))

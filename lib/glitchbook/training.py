@@ -94,7 +94,8 @@ def in_batches(model: torch.nn.Module, images: np.ndarray | torch.Tensor,
 def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128,
         lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
         seed: int = 0, name: str | None = None, checkpoint_dir: str | Path | None = None,
-        optimizer: str = "adam", momentum: float = 0.0, progress: bool = True) -> History:
+        optimizer: str = "adam", momentum: float = 0.0, precise_bn: bool = False,
+        progress: bool = True) -> History:
     """Train `model` (a `Trainable`) on `data` in place and return its History.
 
     Args:
@@ -102,6 +103,8 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
         checkpoint_dir: if given, `checkpoint-<epoch>.pt` is saved after every epoch with the
             weights, the epoch and the learning rate (what TracIn needs).
         optimizer: `adam` or `sgd` (stochastic gradient descent, plain unless `momentum` > 0).
+        precise_bn: recompute BatchNorm's running statistics over `data` at the end of every
+            epoch (`recompute_batchnorm`), so each checkpoint evaluates as its weights do.
     Raises:
         NonFiniteLossError: a NaN or infinite loss, naming the model, epoch and batch.
     """
@@ -130,6 +133,8 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
         return {"loss": loss}
 
     def end_of_epoch(epoch: int, history: History) -> None:
+        if precise_bn:
+            recompute_batchnorm(model, data, batch_size=batch_size, device=target)
         if folder:
             path = folder / f"checkpoint-{epoch}.pt"
             torch.save({"model": model.state_dict(), "epoch": epoch, "lr": lr}, path)
@@ -140,6 +145,28 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
                          end_of_epoch=end_of_epoch, hint=f"try a lower learning rate (now {lr})")
     model.eval()
     return history
+
+
+def recompute_batchnorm(model: torch.nn.Module, data: Dataset, *, batch_size: int = 256,
+                        device: str | torch.device = "cpu") -> None:
+    """Set every BatchNorm layer's running mean and variance to their averages over `data`
+    (its first tensor, the model's input) under the current weights ("precise BN"). The running
+    averages kept during training lag the weights; when the weights move fast, a model in
+    eval mode can then score far below what it does with these statistics."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return
+    was_training, momenta = model.training, [m.momentum for m in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the batches below
+    model.train()
+    with torch.no_grad():
+        for batch in DataLoader(data, batch_size=batch_size):
+            model(batch[0].to(device))
+    for layer, m in zip(layers, momenta, strict=True):
+        layer.momentum = m
+    model.train(was_training)
 
 
 def check_positive(**values: float) -> None:

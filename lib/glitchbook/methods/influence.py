@@ -3,7 +3,8 @@ ResNet-20 with `training.fit` (a checkpoint each epoch), compute every TracIn si
 split, and flag the top-k samples (k = the true number of glitches). cleanlab is the
 non-influence baseline, on out-of-sample probabilities from a cross-validation of the same
 model. Settings are the authors' (SGD, batch 128; for ResNet-20 lr 0.01 and 7 epochs) except
-momentum 0.9, which training from scratch needs (see `Config.momentum`); anomalies are appended,
+momentum 0.9, which training from scratch needs (see `Config.momentum`), and BatchNorm statistics
+recomputed at every checkpoint (`training.recompute_batchnorm`); anomalies are appended,
 one class of the paper's partner dataset when available offline, else of generated shapes.
 """
 
@@ -158,7 +159,7 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
     model = build_classifier(config.model, data.shape, n_classes)
     history = fit(model, tensor_dataset(glitches.images, glitches.labels), epochs=config.epochs,
                   batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
-                  momentum=config.momentum, device=device,
+                  momentum=config.momentum, precise_bn=True, device=device,
                   seed=config.seed, name=f"{config.model} ({kind})",
                   checkpoint_dir=checkpoint_dir, progress=progress)
     test_images, test_labels = data.images[prepared.test], data.labels[prepared.test]
@@ -202,8 +203,8 @@ def out_of_sample_probs(config: Config, glitches: Glitches, shape: tuple[int, in
         model = build_classifier(config.model, shape, n_classes)
         history = fit(model, tensor_dataset(images[seen], labels[seen]), epochs=config.epochs,
                       batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
-                      momentum=config.momentum, device=device, seed=config.seed + 1 + k,
-                      progress=progress,
+                      momentum=config.momentum, precise_bn=True, device=device,
+                      seed=config.seed + 1 + k, progress=progress,
                       name=f"{config.model} for cleanlab, fold {k + 1}/{config.cleanlab_folds}")
         probs[held_out] = influence.predict(model, images[held_out],
                                             device=str(history.device))[0]
