@@ -121,7 +121,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         else:
             tried = [s.label for s in sources.SOURCES.get(name, ())] or ["official download"]
             origin = (f"glitchbook fetch {name}  (tries {', then '.join(tried)}; into "
-                      f"{datasets.data_dir(args.data_dir) / Path(entry.files[0]).parts[0]})")
+                      f"{datasets.local_folder(name, datasets.data_dir(args.data_dir))})")
         print(f"{name:14s} {entry.size:40s} {'yes' if here else 'no':4s} {size:>8s}  {origin}")
     return 0
 

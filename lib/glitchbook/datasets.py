@@ -206,7 +206,7 @@ def _torchvision_loader(cls_name: str, names: tuple[str, ...], name: str):
             local = probe._check_integrity() if cls_name == "CIFAR10" else probe._check_exists()
             if not local:
                 if not download:
-                    raise _unavailable(name, _folder(name, root),
+                    raise _unavailable(name, local_folder(name, root),
                                        "no local copy and downloads are off")
                 fetch(name, root)
             try:
@@ -380,7 +380,7 @@ def fetch(name: str, root: str | os.PathLike | None = None, *, progress: bool = 
     try:
         return sources.fetch(name, folder, progress=progress).label
     except sources.AllSourcesFailed as err:
-        raise _unavailable(name, _folder(name, folder),
+        raise _unavailable(name, local_folder(name, folder),
                            f"every source failed ({err})") from err
 
 
@@ -391,17 +391,17 @@ def provenance(name: str, root: str | os.PathLike | None = None) -> str:
         return "bundled"
     if not is_available(name, root):
         return ""
-    return sources.provenance(_folder(name, data_dir(root)))
+    return sources.provenance(local_folder(name, data_dir(root)))
 
 
 def disk_size(name: str, root: str | os.PathLike | None = None) -> int:
     """Bytes the local copy of download-only dataset `name` takes (0 when absent)."""
-    folder = _folder(name, data_dir(root))
+    folder = local_folder(name, data_dir(root))
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if (
         folder.is_dir()) else 0
 
 
-def _folder(name: str, root: Path) -> Path:
+def local_folder(name: str, root: Path) -> Path:
     """The folder under `root` that holds dataset `name`'s local copy."""
     return root / Path(REGISTRY[name].files[0]).parts[0]
 
