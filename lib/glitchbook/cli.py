@@ -70,8 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     unreadable: list[str] = []
-    found = [r for folder in (runner.RUNS_DIR, runner.PUBLISHED_DIR) for r in
-             records.load_all(Path(args.root) / folder, unreadable=unreadable)]
+    found = records.load_book(args.root, unreadable=unreadable)
     rows = [[r.method, r.dataset, r.profile, r.seed, r.status,
              r.timings.get("wall_seconds"), r.device, r.created, r.published or "no",
              (r.error or "").splitlines()[0][:80] if r.error else ""] for r in found]

@@ -16,6 +16,8 @@ from typing import Any
 from glitchbook.errors import ChecksumError
 
 RECORD_NAME = "record.json"
+RUNS_DIR = Path("book/runs")  # the runs of this checkout (not committed)
+PUBLISHED_DIR = Path("book/published")  # committed runs (`--publish`), shown beside RUNS_DIR
 STATUSES = ("ok", "failed")
 VERSIONED = ("glitchbook", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "papermill")
 
@@ -134,6 +136,15 @@ def load(path: str | os.PathLike) -> RunRecord:
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as err:
         raise ChecksumError(f"run record {path} is unreadable ({err}); delete it or re-run "
                             f"that run with --force") from err
+
+
+def load_book(root: str | os.PathLike, method: str | None = None, *,
+              runs: str | os.PathLike | None = None,
+              unreadable: list[str] | None = None) -> list[RunRecord]:
+    """The book's records under the repository `root`: its runs (`book/runs`, or `runs`), then
+    its published runs (`book/published`)."""
+    folders = (Path(runs) if runs else Path(root) / RUNS_DIR, Path(root) / PUBLISHED_DIR)
+    return [r for folder in folders for r in load_all(folder, method, unreadable=unreadable)]
 
 
 def load_all(root: str | os.PathLike, method: str | None = None, *,

@@ -20,7 +20,7 @@ import yaml
 
 from glitchbook import methods
 from glitchbook.config import config_hash
-from glitchbook.records import RunRecord, atomic_write_text, load_all
+from glitchbook.records import RunRecord, atomic_write_text, load_book
 
 RESULTS_DIR = Path("book/runs/results")
 
@@ -312,11 +312,10 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
     """Write `book/runs/results/<method>.md` for every method, from the runs (`book/runs`, or
     `runs`) and the published runs (`book/published`); returns the paths written."""
     root = Path(root)
-    folders = (Path(runs) if runs else root / "book/runs", root / "book/published")
     written = []
     for name in methods.METHODS:
         unreadable: list[str] = []
-        found = [r for folder in folders for r in load_all(folder, name, unreadable=unreadable)]
+        found = load_book(root, name, runs=runs, unreadable=unreadable)
         page = method_page(name, found)
         if unreadable:
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(

@@ -31,11 +31,18 @@ from tqdm import tqdm
 from glitchbook import datasets, methods
 from glitchbook.config import check_profile, config_hash
 from glitchbook.errors import ChecksumError, ConfigError, GlitchbookError
-from glitchbook.records import RECORD_NAME, RunRecord, git_commit, load, machine, write
+from glitchbook.records import (
+    PUBLISHED_DIR,
+    RECORD_NAME,
+    RUNS_DIR,
+    RunRecord,
+    git_commit,
+    load,
+    machine,
+    write,
+)
 from glitchbook.training import resolve_device
 
-RUNS_DIR = Path("book/runs")
-PUBLISHED_DIR = Path("book/published")  # committed runs (`--publish`), shown beside book/runs
 PUBLISHED_SUFFIXES = (".json", ".png", ".md", ".csv")  # what a published run keeps: no weights
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
