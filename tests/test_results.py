@@ -1,10 +1,21 @@
 """Results pages: verdicts over seeds, the rivals a claim is judged against, the departures box."""
 
+import json
+
 import pytest
 
 from glitchbook import methods
+from glitchbook.methods import arae
 from glitchbook.records import RunRecord
-from glitchbook.results import Held, by_setting, claim_verdict, merge_seeds, method_page, paper
+from glitchbook.results import (
+    Held,
+    by_setting,
+    changed_settings,
+    claim_verdict,
+    merge_seeds,
+    method_page,
+    paper,
+)
 
 
 def _record(method: str, seed: int, models: dict, **extra) -> RunRecord:
@@ -47,6 +58,31 @@ def test_clsvae_claim_leaves_the_no_repair_row_out():
               "no repair": {"smse_dirty": 0.1}}
     verdict, _ = claim_verdict(_record("clsvae", 0, models), paper("clsvae"))
     assert verdict == "yes"
+
+
+def test_a_tie_for_first_place_counts_for_the_claimed_model():
+    # both perfect AVPR, as on Synthetic Shapes: listed first or not, CLSVAE is not beaten
+    models = {"CCVAE": {"avpr_row": 0.9999999999999999, "smse_dirty": 0.0075},
+              "CLSVAE": {"avpr_row": 1.0, "smse_dirty": 0.0044},
+              "VAE": {"avpr_row": 0.96, "smse_dirty": 0.04}}
+    verdict, detail = claim_verdict(_record("clsvae", 0, models), paper("clsvae"))
+    assert verdict == "yes", detail
+    assert "CLSVAE (1.0000; tied with CCVAE)" in detail
+    models["CCVAE"]["avpr_row"] = 1.0
+    models["CLSVAE"]["avpr_row"] = 0.999
+    assert claim_verdict(_record("clsvae", 0, models), paper("clsvae"))[0] == "partly"
+
+
+def test_a_setting_changed_from_the_profile_is_named_on_the_page():
+    config = json.loads(json.dumps(arae.from_parameters("mnist-5k", "default", 3).as_dict()))
+    record = _record("arae", 3, {"ARAE": {"auroc_mean": 0.9}})
+    record.config = config
+    assert changed_settings(record) == {}
+    assert "Changed from" not in method_page("arae", [record])
+    record.config = {**config, "steps": 10, "classes": [1, 8]}
+    assert changed_settings(record) == {"steps": (10, 5), "classes": ([1, 8], [])}
+    assert ("*Changed from the `default` profile: `steps` 10 (preset 5), `classes` [1, 8] "
+            "(preset []).*") in method_page("arae", [record])
 
 
 @pytest.mark.parametrize("method", list(methods.METHODS))

@@ -10,6 +10,7 @@ as if they were comparable. Runs of one setting with several seeds are shown as 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import statistics
 from importlib import resources
@@ -20,6 +21,7 @@ import yaml
 
 from glitchbook import methods
 from glitchbook.config import config_hash
+from glitchbook.errors import GlitchbookError
 from glitchbook.records import RunRecord, atomic_write_text, load_book
 
 RESULTS_DIR = Path("book/runs/results")
@@ -131,9 +133,12 @@ def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
             continue
         ranked = sorted(values, key=values.get,
                         reverse=spec["metrics"][metric]["better"] == "higher")
-        best = ranked[0]
+        tied = [m for m in ranked if math.isclose(values[m], values[ranked[0]], rel_tol=1e-9)]
+        best = claimed if claimed in tied else ranked[0]  # a tie for first place is a win
         wins += best == claimed
-        runner_up = f"; next {ranked[1]} {values[ranked[1]]:.4f}" if len(ranked) > 1 else ""
+        others = [m for m in ranked if m != best]
+        runner_up = (f"; tied with {', '.join(m for m in tied if m != best)}" if len(tied) > 1
+                     else f"; next {others[0]} {values[others[0]]:.4f}" if others else "")
         detail.append(f"best {spec['metrics'][metric]['label']}: {best} "
                       f"({values[best]:.4f}{runner_up})")
     verdict = "yes" if wins == len(spec["claim_metrics"]) else "partly" if wins else "no"
@@ -195,8 +200,9 @@ def method_page(method: str, records: list[RunRecord]) -> str:
             heading += " · paper: no value for this dataset (our numbers only)"
         tables = (_grouped_tables(record, spec, side) if "tables" in spec
                   else _metric_table(record, spec, side))
-        parts += [heading, "", *([provenance_line(record), ""] if record.published else []),
-                  tables, ""]
+        notes = [provenance_line(record)] if record.published else []
+        notes += [settings_line(record)] if changed_settings(record) else []
+        parts += [heading, "", *(f"{n}\n" for n in notes), tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
     merged = [record for record, _ in settings]
@@ -216,6 +222,30 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         parts += ["## Failed runs", ""]
         parts += [f"- `{r.dataset}` ({r.profile}, seed {r.seed}): {r.error}" for r in failed]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def changed_settings(record: RunRecord) -> dict[str, tuple[Any, Any]]:
+    """The settings of a run that differ from its profile's preset (as the method defines it
+    now): name -> (the run's value, the preset's)."""
+    try:
+        preset = methods.get(record.method).module.from_parameters(
+            record.dataset, record.profile, record.seed).as_dict()
+    except GlitchbookError:  # a dataset or method this checkout no longer knows
+        return {}
+    preset = json.loads(json.dumps(preset))  # tuples as lists, as in the record
+    return {k: (v, preset[k]) for k, v in record.config.items()
+            if k != "seed" and k in preset and v != preset[k]}
+
+
+def settings_line(record: RunRecord) -> str:
+    """One line naming each setting changed from the profile's preset."""
+    changed = ", ".join(f"`{k}` {_setting_value(ours)} (preset {_setting_value(preset)})"
+                        for k, (ours, preset) in changed_settings(record).items())
+    return f"*Changed from the `{record.profile}` profile: {changed}.*"
+
+
+def _setting_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def provenance_line(record: RunRecord) -> str:
