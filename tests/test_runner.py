@@ -206,6 +206,16 @@ def test_publishing_leaves_checkpoints_behind_and_refuses_a_failed_run(tmp_path)
         runner.publish(spec, tmp_path)
 
 
+def test_a_run_with_extra_parameters_gets_a_name_and_title_of_its_own(tmp_path):
+    spec = runner.RunSpec("ambiguity", "mnist", "paper", seed=2,
+                          options={"pair": "5v3", "nf": 1})
+    out, run_dir = runner.paths(spec, tmp_path)
+    assert run_dir == tmp_path / "book/runs/ambiguity/mnist_nf-1_pair-5v3_seed2"
+    assert out.name == "mnist_nf-1_pair-5v3_seed2.ipynb"
+    assert runner.run_title(spec) == "Ambiguity on mnist (paper profile, seed 2, nf=1, pair=5v3)"
+    assert runner.paths(runner.RunSpec("ambiguity", "mnist", "paper"), tmp_path)[1].name == "mnist"
+
+
 def test_a_folder_dataset_gets_a_file_name_of_its_own(tmp_path):
     spec = runner.RunSpec("arae", "folder:/data/my scans", "smoke")
     out, run_dir = runner.paths(spec, tmp_path)

@@ -91,10 +91,11 @@ class Outcome:
 
 def paths(spec: RunSpec, root: Path) -> tuple[Path, Path]:
     """(executed notebook, run directory) of `spec` under `root`: named by the dataset (a
-    `folder:<path>` by its path, every character but letters, digits, '.' and '-' as '_'), with
-    `_seed<N>` for seeds other than 0."""
+    `folder:<path>` by its path), then `_<key>-<value>` for each extra parameter and `_seed<N>`
+    for seeds other than 0; every character but letters, digits, '.' and '-' becomes '_'."""
     base = root / RUNS_DIR / spec.method
-    name = re.sub(r"[^A-Za-z0-9.-]", "_", spec.dataset).strip("_")
+    name = spec.dataset + "".join(f"_{k}-{v}" for k, v in sorted(spec.options.items()))
+    name = re.sub(r"[^A-Za-z0-9.-]", "_", name).strip("_")
     name += f"_seed{spec.seed}" if spec.seed else ""
     return base / f"{name}.ipynb", base / name
 
@@ -270,14 +271,20 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
+def run_title(spec: RunSpec) -> str:
+    """A run's page title: method, dataset, profile, seed and extra parameters."""
+    extra = "".join(f", {k}={v}" for k, v in sorted(spec.options.items()))
+    seed = f", seed {spec.seed}" if spec.seed else ""
+    return (f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
+            f"({spec.profile} profile{seed}{extra})")
+
+
 def _tidy(notebook: Path, spec: RunSpec) -> None:
     """Give an executed notebook its own page title (the template's first heading is generic)
     and its progress bars as a terminal would leave them (`settle_streams`)."""
     import nbformat
 
-    seed = f", seed {spec.seed}" if spec.seed else ""
-    title = (f"{methods.get(spec.method).title.split(':')[0]} on {spec.dataset} "
-             f"({spec.profile} profile{seed})")
+    title = run_title(spec)
     nb = nbformat.read(notebook, as_version=4)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
