@@ -255,7 +255,9 @@ def publish(spec: RunSpec, root: str | Path = ".") -> Path:
             target = dest / path.relative_to(run_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-    shutil.copy2(out, dest.with_suffix(".ipynb"))
+    # paths as the repository sees them, not as this machine does (parameters, papermill's
+    # metadata, printed output)
+    dest.with_suffix(".ipynb").write_text(out.read_text().replace(f"{root}/", ""))
     record.published = time.strftime("%Y-%m-%d")
     write(dest, record)
     return dest
