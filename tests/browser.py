@@ -54,11 +54,19 @@ class Page:
     table_rows: list[int] = field(default_factory=list)
 
 
+INSTALL = "the browser tests need Debian's chromium: apt-get install chromium"
+
+
+def find_chromium() -> str | None:
+    """The system's Chromium (Debian's `chromium` package), or None; never a downloaded build."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def chromium() -> str:
-    """The system's Chromium (Debian's `chromium` package); never a downloaded build."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    """The system's Chromium, or a clear error saying how to install it."""
+    exe = find_chromium()
     if exe is None:
-        raise RuntimeError("the browser test needs Debian's chromium: apt-get install chromium")
+        raise RuntimeError(INSTALL)
     return exe
 
 
