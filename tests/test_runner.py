@@ -55,6 +55,14 @@ def test_settled_streams_keep_a_progress_bars_last_state():
     assert len(settled) == 3
 
 
+def test_the_live_line_is_the_latest_line_a_notebook_wrote():
+    shown = []
+    stream = runner._LastLine(shown.append)
+    for text in ("loading\n", "\rfit:  10%", "\rfit:  50%|##   | 5/10\r", "\n", "done\r\n"):
+        stream.write(text)
+    assert shown == ["loading", "fit:  10%", "fit:  50%|##   | 5/10", "done"]
+
+
 def test_the_arae_notebook_runs_every_model_and_the_baseline(matrix, book_root):
     outcome = matrix["arae/digits"]
     assert outcome.status == "ok", outcome.error
@@ -130,10 +138,12 @@ def test_unknown_parameters_are_refused_before_anything_runs(book_root):
         runner.run_matrix([spec], book_root, progress=False)
 
 
-def test_a_second_seed_is_a_run_and_a_page_of_its_own(matrix, book_root, capsys):
+def test_a_second_seed_is_a_run_and_a_page_of_its_own(matrix, book_root, capfd):
     code = main(["run", "--methods", "drift", "--profile", "smoke", "--seeds", "0,1",
                  "--device", "cpu", "--root", str(book_root), "--quiet"])
-    assert code == 0 and "1 ok, 1 skipped, 0 failed" in capsys.readouterr().out
+    printed = capfd.readouterr()
+    assert code == 0 and "1 ok, 1 skipped, 0 failed" in printed.out
+    assert "Kernel is running" not in printed.err  # the kernel's start-up notices stay quiet
     out, run_dir = runner.paths(runner.RunSpec("drift", "mnist-5k", "smoke", seed=1), book_root)
     assert out.name == "mnist-5k_seed1.ipynb" and records.load(run_dir).seed == 1
     assert nbformat.read(out, as_version=4).cells[0].source.startswith(

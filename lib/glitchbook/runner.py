@@ -21,7 +21,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ from glitchbook.training import resolve_device
 PUBLISHED_SUFFIXES = (".json", ".png", ".md", ".csv")  # what a published run keeps: no weights
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
+# the kernel logs errors only: not its start-up notices (its TCP transport warning)
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 CONNECT_TIMEOUT = "20s"  # to reach an existing Dask scheduler
 WORKER_LOSSES = 2  # a run whose worker dies this many times ends as a failed record
@@ -182,15 +184,33 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+class _LastLine:
+    """A file for papermill's copy of the kernel's output streams that hands the last line
+    written (a progress bar's latest state) to `show`."""
+
+    def __init__(self, show: Callable[[str], None]):
+        self.show = show
+
+    def write(self, text: str) -> None:
+        lines = [part.strip() for part in re.split(r"[\r\n]", text) if part.strip()]
+        if lines:
+            self.show(lines[-1])
+
+    def flush(self) -> None:
+        pass
+
+
 def _execute_notebook(template: Path, out: Path, parameters: dict, cell_timeout: float,
-                      root: Path) -> None:
+                      root: Path, live: Callable[[str], None] | None = None) -> None:
     import papermill
 
+    streams = dict.fromkeys(("stdout_file", "stderr_file"), _LastLine(live)) if live else {}
     for attempt in range(1, KERNEL_START_TRIES + 1):
         try:
             papermill.execute_notebook(
                 str(template), str(out), parameters=parameters, kernel_name="python3",
-                execution_timeout=cell_timeout, progress_bar=False, cwd=str(root))
+                execution_timeout=cell_timeout, progress_bar=False, cwd=str(root),
+                extra_arguments=KERNEL_ARGUMENTS, **streams)
             return
         except Exception as err:  # parallel kernels can collide on ZMQ ports at start-up
             if "Address already in use" not in str(err) or attempt == KERNEL_START_TRIES:
@@ -199,11 +219,13 @@ def _execute_notebook(template: Path, out: Path, parameters: dict, cell_timeout:
 
 
 def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
-            threads: int | None = None, cell_timeout: float | None = None) -> Outcome:
+            threads: int | None = None, cell_timeout: float | None = None,
+            live: Callable[[str], None] | None = None) -> Outcome:
     """Run one cell of the matrix (resuming, recording failures); never raises for a bad run.
     Holds the run's lock throughout, so a second runner of the same run waits, then skips it.
     `threads` sets the kernel's thread count (0: every core; None: the environment's), which
-    a Dask worker needs: its nanny caps the thread variables at 1."""
+    a Dask worker needs: its nanny caps the thread variables at 1. `live` is handed each
+    latest line of the notebook's output (its progress bars) as the run goes."""
     root = Path(root).resolve()
     start = time.perf_counter()
     key = ""
@@ -217,10 +239,14 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             if threads is not None:
                 os.environ.update(dict.fromkeys(THREAD_VARIABLES,
                                                 str(threads or os.cpu_count() or 1)))
+            # the code the run starts with, whatever is committed while it runs
+            commit = git_commit(root)  # else the library's checkout (root may be a copy)
+            if commit == "unknown":
+                commit = git_commit(Path(__file__).parent)
             (run_dir / RECORD_NAME).unlink(missing_ok=True)
             run_dir.mkdir(parents=True, exist_ok=True)
             _execute_notebook(template, out, spec.parameters(run_dir),
-                              cell_timeout or CELL_TIMEOUT[spec.profile], root)
+                              cell_timeout or CELL_TIMEOUT[spec.profile], root, live)
             record = load(run_dir / RECORD_NAME)
             _tidy(out, spec)
         except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
@@ -230,8 +256,7 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             return Outcome(spec, "failed", time.perf_counter() - start, error)
         record.run_key = key
         record.timings["wall_seconds"] = time.perf_counter() - start
-        commit = git_commit(root)  # else the library's checkout (root may be a copy)
-        record.commit = commit if commit != "unknown" else git_commit(Path(__file__).parent)
+        record.commit = commit
         record.machine = machine(record.device)
         write(run_dir, record)
     return Outcome(spec, "ok", record.timings["wall_seconds"], None,
@@ -347,7 +372,8 @@ def run_matrix(specs: list[RunSpec], root: str | Path = ".", *, jobs: int = 1,
         outcomes = []
         for spec in specs:
             view.running(1)
-            outcomes.append(execute(spec, root, force=force, cell_timeout=cell_timeout))
+            outcomes.append(execute(spec, root, force=force, cell_timeout=cell_timeout,
+                                    live=view.live(spec)))
             view.done(outcomes[-1])
     else:
         with _dask_client(scheduler, specs, root) as (client, threads):
@@ -364,6 +390,28 @@ class _Progress:
         self.counts = dict.fromkeys(("ok", "skipped", "failed", "running"), 0)
         self.bar = tqdm(total=total, desc="matrix", unit="run", disable=not enabled)
         self.tty, self.shown, self.drawn = sys.stderr.isatty(), "", time.monotonic()
+        # on a terminal, a second line under the bar: the current run's latest output line
+        self.line = tqdm(total=0, position=1, bar_format="{desc}", leave=False,
+                         disable=not (enabled and self.tty))
+        self.line_drawn = 0.0
+
+    def live(self, spec: RunSpec) -> Callable[[str], None] | None:
+        """What shows `spec`'s latest output line under the bar (None when nothing shows)."""
+        if self.line.disable:
+            return None
+        started = time.monotonic()
+
+        def show(text: str) -> None:
+            now = time.monotonic()
+            if now - self.line_drawn > 0.25:  # redraw at most four times a second
+                width = shutil.get_terminal_size().columns - 1
+                elapsed = tqdm.format_interval(now - started)
+                self.line.set_description_str(f"{spec.label} [{elapsed}] {text}"[:width])
+                self.line_drawn = now
+
+        self.line_drawn = 0.0
+        show("starting its kernel")
+        return show
 
     def running(self, n: int) -> None:
         self.counts["running"] = n
@@ -385,6 +433,7 @@ class _Progress:
 
     def close(self) -> None:
         self.running(0)
+        self.line.close()
         self.bar.close()
 
 
