@@ -25,7 +25,8 @@ def test_every_page_of_the_book_renders_whole_in_chromium(built_book):
     assert "WARNING" not in log and "build succeeded" in log
     site = built_book / "_build/html"
     pages = toc_pages(built_book)
-    assert {"book/intro", "book/clsvae/results", "book/runs/drift/mnist-5k"} <= set(pages)
+    assert {"book/intro", "book/status", "book/clsvae/results",
+            "book/runs/drift/mnist-5k"} <= set(pages)
     assert not [p for p in pages if not (site / f"{p}.html").exists()], "missing pages"
     report = visit(site, pages)
     assert [p.path for p in report] == [f"{p}.html" for p in pages]
@@ -36,6 +37,8 @@ def test_every_page_of_the_book_renders_whole_in_chromium(built_book):
     for part in ("clsvae", "arae", "ambiguity", "drift", "influence"):
         results = next(p for p in report if p.path == f"book/{part}/results.html")
         assert results.table_rows, f"the {part} results page has no table"
+    status = next(p for p in report if p.path == "book/status.html")
+    assert status.table_rows and status.table_rows[0] >= 6  # the smoke runs, the published one
     run = next(p for p in report if p.path == "book/runs/clsvae/digits.html")
     assert run.title.startswith("CLSVAE on digits") and run.table_rows
     assert screenshot(site / "index.html", SHOTS / "index.png").stat().st_size > 10_000

@@ -67,6 +67,8 @@ def test_an_unreadable_record_is_reported_and_skipped(tmp_path, capsys, text):
     results.write_pages(tmp_path)
     page = (tmp_path / "book/runs/results/clsvae.md").read_text()
     assert "Unreadable records" in page and "shapes/record.json" in page
+    status = (tmp_path / "book/runs/results/status.md").read_text()
+    assert "| clsvae | digits | smoke |" in status and "shapes/record.json" in status
     assert main(["status", "--root", str(tmp_path)]) == 1  # reported, not hidden
     out = capsys.readouterr().out
-    assert "| clsvae | digits | smoke | 0 | ok |" in out and "unreadable:" in out
+    assert "| clsvae | digits | smoke | epochs=3 | 0 | ok |" in out and "unreadable:" in out

@@ -12,6 +12,7 @@ from glitchbook.results import (
     by_setting,
     changed_settings,
     claim_verdict,
+    duration,
     merge_seeds,
     method_page,
     paper,
@@ -85,6 +86,11 @@ def test_a_setting_changed_from_the_profile_is_named_on_the_page():
             "(preset []).*") in method_page("arae", [record])
 
 
+def test_wall_times_read_as_a_person_says_them():
+    assert [duration(s) for s in (None, 0.4, 41.49, 402.3316, 3599.6, 7500)] == [
+        "–", "0 s", "41 s", "6 min 42 s", "1 h 00 min", "2 h 05 min"]
+
+
 @pytest.mark.parametrize("method", list(methods.METHODS))
 def test_every_results_page_opens_with_the_departures_box(method):
     spec = paper(method)
@@ -107,5 +113,5 @@ def test_a_published_run_is_its_own_setting_with_where_and_how_it_ran():
     assert page.count("## mnist-5k · ours: profile `default`") == 2
     assert "seed 0 · paper: " in page and "(published)" in page
     assert ("*Published run 2026-11-30: commit `0123456789ab`, device `cuda`, x86_64, 16 CPU "
-            "cores, NVIDIA H200, 2.0 h;") in page
+            "cores, NVIDIA H200, 2 h 00 min;") in page
     assert "| mnist-5k | default, published |" in page

@@ -71,12 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     unreadable: list[str] = []
     found = records.load_book(args.root, unreadable=unreadable)
-    rows = [[r.method, r.dataset, r.profile, r.seed, r.status,
-             r.timings.get("wall_seconds"), r.device, r.created, r.published or "no",
-             (r.error or "").splitlines()[0][:80] if r.error else ""] for r in found]
-    print(results.markdown_table(["method", "dataset", "profile", "seed", "status", "wall s",
-                                  "device", "written", "published", "failure"], rows) if rows
-          else "no run records yet: glitchbook run")
+    print(results.status_table(found) if found else "no run records yet: glitchbook run")
     for message in unreadable:
         print(f"unreadable: {message}")
     return 1 if unreadable or any(r.status == "failed" for r in found) else 0

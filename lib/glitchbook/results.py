@@ -248,14 +248,48 @@ def _setting_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def duration(seconds: float | None) -> str:
+    """A wall time as a person reads it: '41 s', '6 min 42 s', '2 h 05 min' ('–' if None)."""
+    if seconds is None:
+        return "–"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 def provenance_line(record: RunRecord) -> str:
     """Where and how a published run was made: commit, device, machine, wall time."""
     seconds = record.timings.get("wall_seconds")
-    took = "" if seconds is None else f", {seconds / 60:.0f} min" if seconds < 5400 else (
-        f", {seconds / 3600:.1f} h")
+    took = "" if seconds is None else f", {duration(seconds)}"
     return (f"*Published run {record.published}: commit `{record.commit or 'unknown'}`, device "
             f"`{record.device}`, {record.machine or 'machine not recorded'}{took}; "
             f"torch {record.versions.get('torch', '?')}.*")
+
+
+def status_table(found: list[RunRecord]) -> str:
+    """Every run's state as a Markdown table: its settings changed from the profile's preset,
+    status, wall time, device, when written and published, and the failure if any."""
+    rows = [[r.method, r.dataset, r.profile,
+             ", ".join(f"{k}={_setting_value(v)}" for k, (v, _) in changed_settings(r).items()),
+             r.seed, r.status, duration(r.timings.get("wall_seconds")), r.device,
+             r.created[:16].replace("T", " "), r.published or "no",
+             r.error.splitlines()[0][:80] if r.error else ""] for r in found]
+    return markdown_table(["method", "dataset", "profile", "changed settings", "seed", "status",
+                           "wall time", "device", "written", "published", "failure"], rows)
+
+
+def status_page(root: str | Path = ".", runs: str | Path | None = None) -> str:
+    """The book's status page body: the table of every record, and the unreadable ones."""
+    unreadable: list[str] = []
+    found = load_book(root, runs=runs, unreadable=unreadable)
+    page = status_table(found) if found else "No run records yet: `glitchbook run`."
+    if unreadable:
+        page += "\n\n**Unreadable records (skipped):**\n\n" + "\n".join(
+            f"- {message}" for message in unreadable)
+    return page + "\n"
 
 
 def _setting(record: RunRecord) -> str:
@@ -339,8 +373,9 @@ def _per_class_table(record: RunRecord, spec: dict[str, Any], side: dict | None)
 
 
 def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[Path]:
-    """Write `book/runs/results/<method>.md` for every method, from the runs (`book/runs`, or
-    `runs`) and the published runs (`book/published`); returns the paths written."""
+    """Write `book/runs/results/<method>.md` for every method and `status.md`, from the runs
+    (`book/runs`, or `runs`) and the published runs (`book/published`); returns the paths
+    written."""
     root = Path(root)
     written = []
     for name in methods.METHODS:
@@ -351,4 +386,5 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
                 f"- {message}" for message in unreadable) + "\n"
         written.append(atomic_write_text(root / RESULTS_DIR / f"{name}.md", page))
+    written.append(atomic_write_text(root / RESULTS_DIR / "status.md", status_page(root, runs)))
     return written
