@@ -6,13 +6,12 @@ import pytest
 
 from glitchbook import methods
 from glitchbook.methods import arae
-from glitchbook.records import RunRecord
+from glitchbook.records import RunRecord, duration
 from glitchbook.results import (
     Held,
     by_setting,
     changed_settings,
     claim_verdict,
-    duration,
     merge_seeds,
     method_page,
     paper,
@@ -110,8 +109,10 @@ def test_a_published_run_is_its_own_setting_with_where_and_how_it_ran():
     published.timings["wall_seconds"] = 7200.0
     assert len(by_setting([local, published])) == 2
     page = method_page("arae", [local, published])
-    assert page.count("## mnist-5k · ours: profile `default`") == 2
-    assert "seed 0 · paper: " in page and "(published)" in page
+    assert "## mnist-5k (default)\n" in page and "## mnist-5k (default, published)\n" in page
+    assert page.count("*Ours: profile `default`, seed 0 · paper: ") == 2
+    assert page.count("````{admonition} Reproduce this run") == 2
+    assert "glitchbook run --methods arae --datasets mnist-5k --profile default --seeds 0" in page
     assert ("*Published run 2026-11-30: commit `0123456789ab`, device `cuda`, x86_64, 16 CPU "
             "cores, NVIDIA H200, 2 h 00 min;") in page
-    assert "| mnist-5k | default, published |" in page
+    assert "| mnist-5k (default, published) | no |" in page

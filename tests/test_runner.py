@@ -25,6 +25,9 @@ def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     assert record.timings["wall_seconds"] > 0 and record.timings["kernel_peak_rss_mb"] > 0
     notebook = nbformat.read(out, as_version=4)
     assert notebook.cells[0].source.startswith("# CLSVAE on digits (smoke profile)")
+    box = notebook.cells[1].source  # the reproduce box, under the title
+    assert box.startswith("````{admonition} Reproduce this run") and record.commit in box
+    assert "glitchbook run --methods clsvae --datasets digits --profile smoke" in box
     assert any(o.get("output_type") == "display_data" for c in notebook.cells
                for o in c.get("outputs", []))  # figures are in the executed notebook
     assert {p.name for p in (run_dir / "figures").iterdir()} >= {"repairs.png", "patterns.png"}

@@ -40,9 +40,10 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     run_key: str | None = None  # set by the runner, for resuming
-    commit: str = ""  # the repository's commit when the run ended (set by the runner)
+    commit: str = ""  # the repository's commit when the run started (set by the runner)
     machine: str = ""  # processor, cores and GPU of the machine that ran it (set by the runner)
     published: str = ""  # when the run was published into the book (`glitchbook run --publish`)
+    options: dict[str, Any] = field(default_factory=dict)  # its `-p` parameters (by the runner)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -76,6 +77,18 @@ def git_commit(root: str | os.PathLike = ".") -> str:
         return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def duration(seconds: float | None) -> str:
+    """A wall time as a person reads it: '41 s', '6 min 42 s', '2 h 05 min' ('–' if None)."""
+    if seconds is None:
+        return "–"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def machine(device: str = "cpu") -> str:

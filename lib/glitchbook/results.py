@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from glitchbook import methods
+from glitchbook import methods, reproduce
 from glitchbook.config import config_hash
 from glitchbook.errors import GlitchbookError
-from glitchbook.records import RunRecord, atomic_write_text, load_book
+from glitchbook.records import RunRecord, atomic_write_text, duration, load_book
 
 RESULTS_DIR = Path("book/runs/results")
 
@@ -189,22 +189,21 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         side = spec["datasets"].get(record.dataset)
         over = (f"seed {seeds[0]}" if len(seeds) == 1 else
                 f"mean ± sd over seeds {', '.join(map(str, seeds))}")
-        heading = f"## {record.dataset} · ours: profile `{record.profile}`, {over}"
-        if record.published:
-            heading += " (published)"
-        if side:
-            heading += f" · paper: {side['label']}"
-            if side["profile"] != record.profile:
-                heading += f" (a `{side['profile']}`-profile setting: compare with care)"
-        else:
-            heading += " · paper: no value for this dataset (our numbers only)"
+        changed = changed_settings(record)
+        heading = f"## {_setting(record)}"
+        compared = f"paper: {side['label']}" if side else (
+            "paper: no value for this dataset (our numbers only)")
+        if side and side["profile"] != record.profile:
+            compared += f" (a `{side['profile']}`-profile setting: compare with care)"
+        notes = [f"*Ours: profile `{record.profile}`, {over} · {compared}.*"]
+        notes += [provenance_line(record)] if record.published else []
+        notes += [settings_line(record)] if changed else []
         tables = (_grouped_tables(record, spec, side) if "tables" in spec
                   else _metric_table(record, spec, side))
-        notes = [provenance_line(record)] if record.published else []
-        notes += [settings_line(record)] if changed_settings(record) else []
         parts += [heading, "", *(f"{n}\n" for n in notes), tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
+        parts += [reproduce.box(record, seeds), ""]
     merged = [record for record, _ in settings]
     if ok and "claims" in spec:
         parts += ["## Do the paper's claims hold?", ""]
@@ -214,9 +213,8 @@ def method_page(method: str, records: list[RunRecord]) -> str:
         parts += [markdown_table(header, rows), ""]
     elif ok:
         parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
-        rows = [[r.dataset, r.profile + (", published" if r.published else ""),
-                 *claim_verdict(r, spec)] for r in merged]
-        parts += [markdown_table(["dataset", "profile", "holds", "detail"], rows), ""]
+        rows = [[_setting(r), *claim_verdict(r, spec)] for r in merged]
+        parts += [markdown_table(["setting", "holds", "detail"], rows), ""]
     failed = [r for r in records if r.status == "failed"]
     if failed:
         parts += ["## Failed runs", ""]
@@ -246,18 +244,6 @@ def settings_line(record: RunRecord) -> str:
 
 def _setting_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def duration(seconds: float | None) -> str:
-    """A wall time as a person reads it: '41 s', '6 min 42 s', '2 h 05 min' ('–' if None)."""
-    if seconds is None:
-        return "–"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def provenance_line(record: RunRecord) -> str:
@@ -293,7 +279,10 @@ def status_page(root: str | Path = ".", runs: str | Path | None = None) -> str:
 
 
 def _setting(record: RunRecord) -> str:
-    return f"{record.dataset} ({record.profile}{', published' if record.published else ''})"
+    """'mnist (paper, published, nf=1, pair=5v3)': dataset, profile, and `-p` parameters."""
+    extra = "".join(f", {k}={v}" for k, v in sorted(record.options.items()))
+    return (f"{record.dataset} ({record.profile}{', published' if record.published else ''}"
+            f"{extra})")
 
 
 def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:

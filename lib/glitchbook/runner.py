@@ -248,16 +248,15 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             _execute_notebook(template, out, spec.parameters(run_dir),
                               cell_timeout or CELL_TIMEOUT[spec.profile], root, live)
             record = load(run_dir / RECORD_NAME)
-            _tidy(out, spec)
+            record.run_key, record.commit, record.options = key, commit, dict(spec.options)
+            record.machine = machine(record.device)
+            record.timings["wall_seconds"] = time.perf_counter() - start
+            _tidy(out, spec, record)
         except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
             error = str(err) if isinstance(err, GlitchbookError) else _describe(err)
             if not isinstance(err, ConfigError):
                 write(run_dir, _failed_record(spec, key, error))
             return Outcome(spec, "failed", time.perf_counter() - start, error)
-        record.run_key = key
-        record.timings["wall_seconds"] = time.perf_counter() - start
-        record.commit = commit
-        record.machine = machine(record.device)
         write(run_dir, record)
     return Outcome(spec, "ok", record.timings["wall_seconds"], None,
                    record.timings.get("kernel_peak_rss_mb"))
@@ -306,16 +305,21 @@ def run_title(spec: RunSpec) -> str:
             f"({spec.profile} profile{seed}{extra})")
 
 
-def _tidy(notebook: Path, spec: RunSpec) -> None:
-    """Give an executed notebook its own page title (the template's first heading is generic)
-    and its progress bars as a terminal would leave them (`settle_streams`)."""
+def _tidy(notebook: Path, spec: RunSpec, record: RunRecord) -> None:
+    """Give an executed notebook its own page title (the template's first heading is generic),
+    the reproduce box of its record under the title, and its progress bars as a terminal
+    would leave them (`settle_streams`)."""
     import nbformat
+
+    from glitchbook import reproduce  # it builds on this module's RunSpec and paths
 
     title = run_title(spec)
     nb = nbformat.read(notebook, as_version=4)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
         first.source = "\n".join([f"# {title}", *first.source.splitlines()[1:]])
+    nb.cells.insert(1 if first is not None and first.cell_type == "markdown" else 0,
+                    nbformat.v4.new_markdown_cell(reproduce.box(record)))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = settle_streams(cell.outputs)
