@@ -410,6 +410,7 @@ class _Progress:
             if now - self.line_drawn > 0.25:  # redraw at most four times a second
                 width = shutil.get_terminal_size().columns - 1
                 elapsed = tqdm.format_interval(now - started)
+                text = re.sub(r"\|[^|]*\| ", " ", text)  # a bar's drawing: its numbers say it
                 self.line.set_description_str(f"{spec.label} [{elapsed}] {text}"[:width])
                 self.line_drawn = now
 
