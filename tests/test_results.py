@@ -12,6 +12,7 @@ from glitchbook.results import (
     by_setting,
     changed_settings,
     claim_verdict,
+    comparison_figure,
     merge_seeds,
     method_page,
     paper,
@@ -83,6 +84,25 @@ def test_a_setting_changed_from_the_profile_is_named_on_the_page():
     assert changed_settings(record) == {"steps": (10, 5), "classes": ([1, 8], [])}
     assert ("*Changed from the `default` profile: `steps` 10 (preset 5), `classes` [1, 8] "
             "(preset []).*") in method_page("arae", [record])
+
+
+def test_the_opening_figure_marks_the_papers_value_on_our_bar():
+    models = {"CLSVAE": {"avpr_row": 0.9, "smse_dirty": 0.01},
+              "VAE": {"avpr_row": 0.7, "smse_dirty": 0.05}}
+    record = _record("clsvae", 0, models)
+    record.dataset = "shapes"  # the paper has Synthetic Shapes: its values are marked
+    figure = comparison_figure("clsvae", [record])
+    avpr, smse = figure.axes
+    assert [round(b.get_height(), 4) for b in avpr.patches] == [0.9, 0.7]
+    (marks,) = avpr.collections  # the paper's CLSVAE and VAE AVPR, as black bars
+    spec = paper("clsvae")["datasets"]["shapes"]["values"]
+    assert sorted(seg[0][1] for seg in marks.get_segments()) == sorted(
+        [spec["CLSVAE"]["avpr_row"], spec["VAE"]["avpr_row"]])
+    record.dataset = "digits"  # no paper value: bars only
+    assert not comparison_figure("clsvae", [record]).axes[0].collections
+    assert comparison_figure("clsvae", []) is None
+    page = method_page("clsvae", [record], "/book/runs/results/clsvae.png")
+    assert page.startswith("```{figure} /book/runs/results/clsvae.png\n")
 
 
 def test_wall_times_read_as_a_person_says_them():

@@ -81,6 +81,61 @@ def grouped_bars(values: dict[str, dict[str, float]], title: str, ylabel: str,
     return fig
 
 
+def bars_with_reference(panels: dict[str, dict[str, dict[str, float]]],
+                        reference: dict[str, dict[str, dict[str, float]]],
+                        title: str, reference_label: str = "paper") -> plt.Figure:
+    """One panel per metric (title -> {series: {group: value}}): bars per group (x axis) and
+    series (legend), each with its `reference` value for the same series and group marked by
+    a black bar across it."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 4.6 * len(panels)), 4.0),
+                             squeeze=False)
+    for ax, (metric, series) in zip(axes[0], panels.items(), strict=True):
+        groups = list(dict.fromkeys(g for v in series.values() for g in v))
+        width = 0.8 / max(len(series), 1)
+        for i, (name, values) in enumerate(series.items()):
+            xs = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+            ax.bar(xs, [values.get(g, np.nan) for g in groups], width, label=name)
+            ref = reference.get(metric, {}).get(name, {})
+            marked = [(x, ref[g]) for x, g in zip(xs, groups, strict=True) if g in ref]
+            if marked:
+                ax.hlines([v for _, v in marked], [x - width / 2 for x, _ in marked],
+                          [x + width / 2 for x, _ in marked], colors="black", linewidth=2.5,
+                          label=reference_label)
+        ax.set_xticks(np.arange(len(groups)), groups, rotation=30 if len(groups) > 4 else 0,
+                      ha="right" if len(groups) > 4 else "center", fontsize=8)
+        ax.set_title(metric, fontsize=10)
+    handles: dict = {}  # one legend entry per label, over all panels
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center",
+               ncol=min(len(handles), 4), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(handles) > 4), 1, 1))
+    return fig
+
+
+def per_class_lines(panels: dict[str, dict[str, dict[str, float]]],
+                    reference: dict[str, dict[str, float]], title: str, ylabel: str,
+                    reference_label: str = "paper") -> plt.Figure:
+    """One panel per setting (title -> {series: {class: value}}), a line per series, and the
+    setting's `reference` line (class -> value) dashed in black where it has one."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 4.6 * len(panels)), 3.8),
+                             squeeze=False, sharey=True)
+    for ax, (setting, series) in zip(axes[0], panels.items(), strict=True):
+        for name, values in series.items():
+            ax.plot(list(values), list(values.values()), marker="o", markersize=3, label=name)
+        if reference.get(setting):
+            ref = reference[setting]
+            ax.plot(list(ref), list(ref.values()), "k--", marker="x", label=reference_label)
+        ax.set(title=setting, xlabel="normal class")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def histograms(values: dict[str, np.ndarray], title: str, xlabel: str, *,
                span: tuple[float, float] | None = None, bins: int = 40) -> plt.Figure:
     """Overlaid density histograms of each sample (label -> values); `span` shades a range."""
@@ -153,9 +208,9 @@ def loss_curves(losses: dict[str, list[float]], title: str) -> plt.Figure:
     return fig
 
 
-def save(fig: plt.Figure, run_dir: str | Path, name: str) -> Path:
-    """Write `fig` to `run_dir/figures/<name>.png` and return the path."""
-    path = Path(run_dir) / "figures" / f"{name}.png"
+def save(fig: plt.Figure, run_dir: str | Path, name: str, folder: str = "figures") -> Path:
+    """Write `fig` to `run_dir/<folder>/<name>.png` and return the path."""
+    path = Path(run_dir) / folder / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path

@@ -17,9 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import yaml
+from matplotlib.figure import Figure
 
-from glitchbook import methods, reproduce
+from glitchbook import methods, plots, reproduce
 from glitchbook.config import config_hash
 from glitchbook.errors import GlitchbookError
 from glitchbook.records import RunRecord, atomic_write_text, duration, load_book
@@ -173,11 +175,74 @@ def departures_box(spec: dict[str, Any]) -> str:
                       *items, "```"])
 
 
-def method_page(method: str, records: list[RunRecord]) -> str:
-    """The generated Markdown for one method's results."""
+FIGURE_SETTINGS = 4  # settings shown in a results page's opening figure, at most
+
+
+def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
+    """The results page's opening figure: our headline metrics per setting as bars, the
+    paper's value (same dataset, same measurement) marked on each; for a per-class metric,
+    a line per model and the paper's dashed. None without completed runs."""
+    spec = paper(method)
+    settings = [r for r, _ in by_setting([r for r in records if r.status == "ok"])]
+    settings = settings[:FIGURE_SETTINGS]
+    if not settings:
+        return None
+    if "per_class" in spec:
+        prefix, label, theirs = (spec["per_class"][k] for k in ("prefix", "label", "paper_model"))
+
+        def by_class(values: dict[str, Any]) -> dict[str, float]:
+            return {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}
+
+        panels, reference = {}, {}
+        for record in settings:
+            models = record.metrics.get("models", {})
+            panels[_setting(record)] = {m: by_class(models[m]) for m in spec["models"]
+                                        if m in models}
+            side = spec["datasets"].get(record.dataset)
+            if side:
+                reference[_setting(record)] = by_class(side["values"].get(theirs, {}))
+        return plots.per_class_lines(panels, reference, f"{label} per normal class: ours and "
+                                     f"the paper's {theirs}", label, f"paper {theirs}")
+    panels: dict[str, dict[str, dict[str, float]]] = {}
+    reference: dict[str, dict[str, dict[str, float]]] = {}
+    for metric in spec.get("figure_metrics") or spec["claim_metrics"]:
+        info = spec["metrics"][metric]
+        title = info["label"] + {"higher": " ↑", "lower": " ↓"}.get(info["better"], "")
+        for record in settings:
+            models = record.metrics.get("models", {})
+            ours = {m: v[metric] for m, v in models.items() if _is_number(v.get(metric))}
+            if ours:
+                panels.setdefault(title, {})[_setting(record)] = ours
+            side = spec["datasets"].get(record.dataset)
+            if side and "paper_label" not in info:
+                theirs = {m: v[metric] for m, v in side["values"].items()
+                          if m in ours and _is_number(v.get(metric))}
+                reference.setdefault(title, {})[_setting(record)] = theirs
+    if not panels:
+        return None
+    compared = any(v for per_metric in reference.values() for v in per_metric.values())
+    return plots.bars_with_reference(
+        panels, reference, "Ours (bars) and the paper (black marks)" if compared else
+        "Ours (the paper has no comparable number for these settings)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def method_page(method: str, records: list[RunRecord], figure: str | None = None) -> str:
+    """The generated Markdown for one method's results; `figure` is the path of its opening
+    figure (from the source root), when there is one."""
     spec = paper(method)
     ok = [r for r in records if r.status == "ok"]
-    parts = [f"Paper-side source: {spec['source']}", ""]
+    parts = []
+    if figure:
+        parts += [f"```{{figure}} {figure}", f":alt: {method} results against the paper", "",
+                  "Our headline numbers for each setting (up to the first "
+                  f"{FIGURE_SETTINGS}), with the paper's value for the same dataset marked "
+                  "where it measured the same thing. The tables below give every number.",
+                  "```", ""]
+    parts += [f"Paper-side source: {spec['source']}", ""]
     if spec.get("departures"):
         parts += [departures_box(spec), ""]
     if "paper_tables" in spec:
@@ -370,7 +435,11 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
     for name in methods.METHODS:
         unreadable: list[str] = []
         found = load_book(root, name, runs=runs, unreadable=unreadable)
-        page = method_page(name, found)
+        figure, link = comparison_figure(name, found), None
+        if figure is not None:
+            link = f"/{RESULTS_DIR}/{plots.save(figure, root / RESULTS_DIR, name, '').name}"
+            plt.close(figure)
+        page = method_page(name, found, link)
         if unreadable:
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
                 f"- {message}" for message in unreadable) + "\n"
