@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -179,6 +180,15 @@ def test_smoke_book_build_contains_the_results_table(matrix, built_book):
     for method in methods.METHODS:
         page = (book_root / f"_build/html/book/{method}/results.html").read_text()
         assert "Where we depart from the paper" in page and "admonition" in page, method
+
+
+def test_no_path_of_the_build_machine_reaches_the_built_book(built_book, root):
+    prefixes = {str(built_book), str(root), sys.prefix}
+    leaks = [f"{path.relative_to(built_book)}: {prefix}"
+             for path in (built_book / "_build/html").rglob("*")
+             if path.suffix in (".html", ".ipynb", ".md", ".txt", ".js", ".csv")
+             for prefix in prefixes if prefix in path.read_text(errors="replace")]
+    assert not leaks
 
 
 def test_a_published_run_keeps_notebook_record_and_figures_and_shows_in_the_book(built_book):

@@ -52,10 +52,12 @@ class Clustering:
 def reduce(features: np.ndarray, *, n_neighbors: int, min_dist: float, n_components: int,
            seed: int = 0) -> np.ndarray:
     """UMAP with the cosine metric, seeded (single-threaded, so repeatable)."""
-    import umap
-
     with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state"
         warnings.simplefilter("ignore", UserWarning)
+        # umap imports tqdm.auto, which warns in a kernel without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import umap
+
         return umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, n_components=n_components,
                          metric="cosine", random_state=seed).fit_transform(features)
 

@@ -36,6 +36,7 @@ from glitchbook.records import (
     RECORD_NAME,
     RUNS_DIR,
     RunRecord,
+    atomic_write_text,
     git_commit,
     load,
     machine,
@@ -251,7 +252,7 @@ def execute(spec: RunSpec, root: str | Path = ".", *, force: bool = False,
             record.run_key, record.commit, record.options = key, commit, dict(spec.options)
             record.machine = machine(record.device)
             record.timings["wall_seconds"] = time.perf_counter() - start
-            _tidy(out, spec, record)
+            _tidy(out, spec, record, root)
         except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
             error = str(err) if isinstance(err, GlitchbookError) else _describe(err)
             if not isinstance(err, ConfigError):
@@ -279,9 +280,7 @@ def publish(spec: RunSpec, root: str | Path = ".") -> Path:
             target = dest / path.relative_to(run_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-    # paths as the repository sees them, not as this machine does (parameters, papermill's
-    # metadata, printed output)
-    dest.with_suffix(".ipynb").write_text(out.read_text().replace(f"{root}/", ""))
+    dest.with_suffix(".ipynb").write_text(repo_relative(out.read_text(), root))
     record.published = time.strftime("%Y-%m-%d")
     write(dest, record)
     return dest
@@ -305,10 +304,10 @@ def run_title(spec: RunSpec) -> str:
             f"({spec.profile} profile{seed}{extra})")
 
 
-def _tidy(notebook: Path, spec: RunSpec, record: RunRecord) -> None:
+def _tidy(notebook: Path, spec: RunSpec, record: RunRecord, root: Path) -> None:
     """Give an executed notebook its own page title (the template's first heading is generic),
-    the reproduce box of its record under the title, and its progress bars as a terminal
-    would leave them (`settle_streams`)."""
+    the reproduce box of its record under the title, its progress bars as a terminal would
+    leave them (`settle_streams`) and its paths relative to the repository."""
     import nbformat
 
     from glitchbook import reproduce  # it builds on this module's RunSpec and paths
@@ -323,9 +322,14 @@ def _tidy(notebook: Path, spec: RunSpec, record: RunRecord) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = settle_streams(cell.outputs)
-    tmp = notebook.with_suffix(".tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, notebook)
+    atomic_write_text(notebook, repo_relative(nbformat.writes(nb), root))
+
+
+def repo_relative(text: str, root: Path) -> str:
+    """`text` with the paths under `root` written relative to it: the paths of a notebook
+    (its parameters, papermill's metadata, printed output) as the repository sees them, not
+    as the machine that ran it does."""
+    return text.replace(f"{root}/", "").replace(str(root), ".")
 
 
 def settle_streams(outputs: list) -> list:
