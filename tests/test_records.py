@@ -67,6 +67,10 @@ def test_an_unreadable_record_is_reported_and_skipped(tmp_path, capsys, text):
     results.write_pages(tmp_path)
     page = (tmp_path / "book/runs/results/clsvae.md").read_text()
     assert "Unreadable records" in page and "shapes/record.json" in page
+    table = (tmp_path / "book/runs/results/clsvae.csv").read_text().splitlines()
+    assert table[0].startswith("setting,dataset,profile,published,seeds,model,metric,ours")
+    assert len(table) > 1
+    assert all(row.startswith("digits (smoke),digits,smoke") for row in table[1:])
     status = (tmp_path / "book/runs/results/status.md").read_text()
     assert "| clsvae | digits | smoke |" in status and "shapes/record.json" in status
     assert main(["status", "--root", str(tmp_path)]) == 1  # reported, not hidden

@@ -3,6 +3,8 @@
 import shlex
 from pathlib import Path
 
+import nbformat
+
 from glitchbook import reproduce, runner
 from glitchbook.records import RunRecord
 
@@ -43,3 +45,30 @@ def test_the_box_is_a_collapsed_admonition_with_what_the_run_ran_on():
     several = reproduce.box(_record(), seeds=[0, 1, 2])
     assert "Reproduce these runs" in several and "--seeds 0,1,2" in several
     assert "`-p seed N` for 0, 1, 2" in several
+
+
+def test_launch_links_and_every_templates_install_cell_name_the_books_repository(tmp_path):
+    links = reproduce.launch_links(ROOT, "arae")
+    assert set(links) == {"Binder", "Colab"}
+    assert links["Colab"].endswith("/blob/main/notebooks/arae.ipynb")
+    slug = links["Binder"].split("/gh/")[1].split("/")[:2]
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        install = nbformat.read(notebook, as_version=4).cells[1]
+        assert "install" in install.metadata.get("tags", []), notebook.name
+        assert f"git+https://github.com/{'/'.join(slug)}" in install.source, notebook.name
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    assert reproduce.launch_links(tmp_path, "arae") == {}  # no repository: no links
+
+
+def test_the_citation_file_and_the_intro_agree_on_version_and_repository():
+    import tomllib
+
+    import yaml
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert citation["version"] == version and citation["cff-version"] == "1.2.0"
+    assert citation["repository-code"] == yaml.safe_load(
+        (ROOT / "_config.yml").read_text())["repository"]["url"]
+    intro = (ROOT / "book/intro.md").read_text()
+    assert "## How to cite" in intro and f"version = {{{version}}}" in intro

@@ -9,7 +9,9 @@ as if they were comparable. Runs of one setting with several seeds are shown as 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import math
 import statistics
@@ -230,11 +232,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def method_page(method: str, records: list[RunRecord], figure: str | None = None) -> str:
+def method_page(method: str, records: list[RunRecord], figure: str | None = None,
+                root: Path | None = None) -> str:
     """The generated Markdown for one method's results; `figure` is the path of its opening
-    figure (from the source root), when there is one."""
+    figure (from the source root), when there is one. With the repository `root`, each
+    reproduce box links the run's notebook (when there), the template and launch links, and
+    the page links its CSV."""
     spec = paper(method)
     ok = [r for r in records if r.status == "ok"]
+    launch = reproduce.launch_links(root, method) if root else {}
     parts = []
     if figure:
         parts += [f"```{{figure}} {figure}", f":alt: {method} results against the paper", "",
@@ -242,6 +248,9 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
                   f"{FIGURE_SETTINGS}), with the paper's value for the same dataset marked "
                   "where it measured the same thing. The tables below give every number.",
                   "```", ""]
+    if root and ok:
+        parts += [f"{{download}}`Every number of this page as CSV </{RESULTS_DIR}/{method}.csv>` "
+                  "(a row per setting, model and metric, with the paper's value).", ""]
     parts += [f"Paper-side source: {spec['source']}", ""]
     if spec.get("departures"):
         parts += [departures_box(spec), ""]
@@ -268,7 +277,10 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
         parts += [heading, "", *(f"{n}\n" for n in notes), tables, ""]
         if "per_class" in spec:
             parts += [_per_class_table(record, spec, side), ""]
-        parts += [reproduce.box(record, seeds), ""]
+        notebook = reproduce.notebook_path(record)
+        parts += [reproduce.box(
+            record, seeds, template=f"/notebooks/{method}.ipynb" if root else "", launch=launch,
+            notebook=f"/{notebook}" if root and (root / notebook).exists() else ""), ""]
     merged = [record for record, _ in settings]
     if ok and "claims" in spec:
         parts += ["## Do the paper's claims hold?", ""]
@@ -426,6 +438,30 @@ def _per_class_table(record: RunRecord, spec: dict[str, Any], side: dict | None)
     return f"{per_class['label']} per normal class (ours):\n\n" + markdown_table(header, rows)
 
 
+def write_csv(path: Path, method: str, records: list[RunRecord]) -> Path:
+    """Every number of a results page as CSV: a row per setting, model and metric (ours, over
+    seeds their mean and sd) beside the paper's value for the same dataset, when the paper
+    measured the same thing."""
+    spec = paper(method)
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    out.writerow(["setting", "dataset", "profile", "published", "seeds", "model", "metric",
+                  "ours", "ours_sd", "paper"])
+    for record, seeds in by_setting([r for r in records if r.status == "ok"]):
+        theirs = spec["datasets"].get(record.dataset, {}).get("values", {})
+        for model, values in record.metrics.get("models", {}).items():
+            for metric, value in values.items():
+                if not _is_number(value):
+                    continue
+                comparable = "paper_label" not in spec["metrics"].get(metric, {})
+                ref = theirs.get(model, {}).get(metric) if comparable else None
+                out.writerow([_setting(record), record.dataset, record.profile,
+                              record.published or "", " ".join(map(str, seeds)), model, metric,
+                              float(value), getattr(value, "sd", ""),
+                              ref if _is_number(ref) else ""])
+    return atomic_write_text(path, buffer.getvalue())
+
+
 def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[Path]:
     """Write `book/runs/results/<method>.md` for every method and `status.md`, from the runs
     (`book/runs`, or `runs`) and the published runs (`book/published`); returns the paths
@@ -439,7 +475,8 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
         if figure is not None:
             link = f"/{RESULTS_DIR}/{plots.save(figure, root / RESULTS_DIR, name, '').name}"
             plt.close(figure)
-        page = method_page(name, found, link)
+        page = method_page(name, found, link, root)
+        write_csv(root / RESULTS_DIR / f"{name}.csv", name, found)
         if unreadable:
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
                 f"- {message}" for message in unreadable) + "\n"

@@ -317,8 +317,11 @@ def _tidy(notebook: Path, spec: RunSpec, record: RunRecord, root: Path) -> None:
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
         first.source = "\n".join([f"# {title}", *first.source.splitlines()[1:]])
+    box = reproduce.box(record, notebook=notebook.name,  # the template: from book/runs/<m>/
+                        template=f"../../../notebooks/{spec.method}.ipynb",
+                        launch=reproduce.launch_links(root, spec.method))
     nb.cells.insert(1 if first is not None and first.cell_type == "markdown" else 0,
-                    nbformat.v4.new_markdown_cell(reproduce.box(record)))
+                    nbformat.v4.new_markdown_cell(box))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = settle_streams(cell.outputs)
