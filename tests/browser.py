@@ -17,6 +17,8 @@ import yaml
 
 PROBE = """<!doctype html><html><body><pre id="out">not finished</pre><script>
 const pages = %s, results = [], frame = document.createElement("iframe");
+frame.style.width = "1280px";  // a reader's window, so that widths mean what they would
+frame.style.height = "900px";
 document.body.appendChild(frame);
 function visit(i) {
   if (i >= pages.length) {
@@ -32,6 +34,19 @@ function visit(i) {
       links: doc ? [...doc.querySelectorAll("a[href]")].map(a => a.href) : [],
       table_rows: doc ? [...doc.querySelectorAll("main table")].map(
         t => t.querySelectorAll("tbody tr").length) : [],
+      boxes: main ? [...main.querySelectorAll(".admonition")].map(
+        a => [a.className, (a.querySelector(".admonition-title") || {}).textContent || ""]) : [],
+      downloads: main ? [...main.querySelectorAll('a[href*="_downloads/"]')].map(a => a.href)
+        : [],
+      figures: main ? main.querySelectorAll("figure img").length : 0,
+      clipped: main ? [...main.querySelectorAll("table")].filter(t => {
+        let box = t.parentElement;  // cut off: wider than the text column, and nothing scrolls
+        while (box && box !== main && getComputedStyle(box).overflowX === "visible") {
+          box = box.parentElement;
+        }
+        return t.getBoundingClientRect().width > main.getBoundingClientRect().width + 1
+          && (!box || box === main);
+      }).length : 0,
     });
     visit(i + 1);
   };
@@ -52,6 +67,10 @@ class Page:
     broken_images: list[str] = field(default_factory=list)
     broken_links: list[str] = field(default_factory=list)
     table_rows: list[int] = field(default_factory=list)
+    boxes: list[tuple[str, str]] = field(default_factory=list)  # (classes, title) of admonitions
+    downloads: list[str] = field(default_factory=list)
+    figures: int = 0
+    clipped: int = 0  # tables wider than the page that do not scroll
 
 
 INSTALL = "the browser tests need Debian's chromium: apt-get install chromium"
@@ -115,7 +134,9 @@ def visit(site: Path, pages: list[str]) -> list[Page]:
         raise RuntimeError(f"Chromium did not finish visiting the pages: {dom[:500]!r}")
     report = []
     for item in json.loads(html.unescape(found.group(1))):
-        page = Page(item["page"], item["rendered"], item["title"], table_rows=item["table_rows"])
+        page = Page(item["page"], item["rendered"], item["title"], table_rows=item["table_rows"],
+                    boxes=[tuple(b) for b in item["boxes"]], downloads=item["downloads"],
+                    figures=item["figures"], clipped=item["clipped"])
         page.broken_images = [src for src, ok in item["images"] if not ok]
         page.broken_links = [href for href in item["links"] if _broken(href)]
         report.append(page)

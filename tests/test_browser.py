@@ -30,10 +30,24 @@ def test_every_page_of_the_book_renders_whole_in_chromium(built_book):
     assert not [p for p in pages if not (site / f"{p}.html").exists()], "missing pages"
     report = visit(site, pages)
     assert [p.path for p in report] == [f"{p}.html" for p in pages]
-    problems = {p.path: (p.rendered, p.broken_images, p.broken_links, p.table_rows)
+    problems = {p.path: (p.rendered, p.broken_images, p.broken_links, p.table_rows, p.clipped)
                 for p in report if not p.rendered or p.broken_images or p.broken_links
-                or 0 in p.table_rows}
-    assert not problems
+                or 0 in p.table_rows or p.clipped}
+    assert not problems  # clipped: a table cut off at the page's edge instead of scrolling
+    page = {p.path: p for p in report}
+    run_page = page["book/runs/clsvae/digits.html"]
+    assert any("dropdown" in classes and title.startswith("Reproduce this run")
+               for classes, title in run_page.boxes)  # collapsed, under the title
+    assert {Path(link).suffix for link in run_page.downloads} == {".ipynb"}  # run + template
+    for part in ("clsvae", "arae", "ambiguity", "drift", "influence"):
+        results = page[f"book/{part}/results.html"]
+        assert results.figures >= 1, f"the {part} results page has no figure"
+        assert any(link.endswith(f"/{part}.csv") for link in results.downloads)
+        exercises = page[f"book/{part}/try-it.html"]
+        titles = [title for classes, title in exercises.boxes if "exercise" in classes]
+        solutions = [classes for classes, _ in exercises.boxes if "solution" in classes]
+        assert len(titles) >= 3 and all(t.startswith("Exercise") for t in titles), titles
+        assert len(solutions) == len(titles) and all("dropdown" in c for c in solutions)
     for part in ("clsvae", "arae", "ambiguity", "drift", "influence"):
         results = next(p for p in report if p.path == f"book/{part}/results.html")
         assert results.table_rows, f"the {part} results page has no table"
