@@ -201,7 +201,7 @@ def test_a_published_run_keeps_notebook_record_and_figures_and_shows_in_the_book
     kept = {p.suffix for p in (folder / "mnist-5k").rglob("*") if p.is_file()}
     assert ".png" in kept
     page = (built_book / "book/runs/results/drift.md").read_text()
-    assert "profile `smoke`, seed 0 (published) · " in page
+    assert "## mnist-5k (smoke, published)\n" in page
     assert f"commit `{record.commit}`, device `cpu`" in page
     html = built_book / "_build/html/book/published/drift/mnist-5k.html"
     assert html.exists() and "<table" in html.read_text()
