@@ -25,20 +25,22 @@ def run_command(record: RunRecord, seeds: list[int] | None = None) -> str:
     return shlex.join(words)
 
 
+def _spec(record: RunRecord) -> RunSpec:
+    return RunSpec(record.method, record.dataset, record.profile, record.seed, record.device,
+                   dict(record.options))
+
+
 def notebook_path(record: RunRecord) -> Path:
     """The executed notebook of the record's run, relative to the repository: under
     `book/published/` for a published run, else under `book/runs/`."""
-    spec = RunSpec(record.method, record.dataset, record.profile, record.seed, record.device,
-                   dict(record.options))
-    out, _ = paths(spec, Path("."))
+    out, _ = paths(_spec(record), Path("."))
     return PUBLISHED_DIR / out.relative_to(RUNS_DIR) if record.published else out
 
 
 def papermill_command(record: RunRecord) -> str:
     """The `papermill` command that executes the record's notebook alone, run directory
     relative to the repository."""
-    spec = RunSpec(record.method, record.dataset, record.profile, record.seed, record.device,
-                   dict(record.options))
+    spec = _spec(record)
     out, run_dir = paths(spec, Path("."))
     words = ["papermill", f"notebooks/{record.method}.ipynb", str(out)]
     for key, value in spec.parameters(run_dir).items():

@@ -209,7 +209,7 @@ def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
     reference: dict[str, dict[str, dict[str, float]]] = {}
     for metric in spec.get("figure_metrics") or spec["claim_metrics"]:
         info = spec["metrics"][metric]
-        title = info["label"] + {"higher": " ↑", "lower": " ↓"}.get(info["better"], "")
+        title = _label(info)
         for record in settings:
             models = record.metrics.get("models", {})
             ours = {m: v[metric] for m, v in models.items() if _is_number(v.get(metric))}
@@ -226,6 +226,11 @@ def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
     return plots.bars_with_reference(
         panels, reference, "Ours (bars) and the paper (black marks)" if compared else
         "Ours (the paper has no comparable number for these settings)")
+
+
+def _label(info: dict[str, Any]) -> str:
+    """A metric's label with the arrow of its better direction (none when neither)."""
+    return info["label"] + {"higher": " ↑", "lower": " ↓"}.get(info["better"], "")
 
 
 def _is_number(value: Any) -> bool:
@@ -368,8 +373,7 @@ def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) ->
     present = [m for m in spec["models"] if m in models]
 
     def label(metric: str) -> str:
-        arrow = " ↑" if spec["metrics"][metric]["better"] == "higher" else " ↓"
-        return spec["metrics"][metric]["label"] + arrow
+        return _label(spec["metrics"][metric])
 
     header, rows = ["model"], [[m] for m in present]
     for metric in spec["claim_metrics"]:
@@ -403,8 +407,7 @@ def _grouped_tables(record: RunRecord, spec: dict[str, Any], side: dict | None) 
         header, rows = ["setting"], [[m] for m in present]
         for metric in table["metrics"]:
             info = spec["metrics"][metric]
-            arrow = {"higher": " ↑", "lower": " ↓"}.get(info["better"], "")
-            header.append(info["label"] + arrow)
+            header.append(_label(info))
             paired = bool(side) and not table.get("ours_only") and any(
                 metric in v for v in theirs.values())
             if paired:
