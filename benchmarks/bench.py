@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from glitchbook import methods, records, runner
+from glitchbook import execution, methods, records, runner, runplan
 from glitchbook.cli import main as glitchbook
-from glitchbook.results import markdown_table
+from glitchbook.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("_config.yml", "_toc.yml", "notebooks", "book")
@@ -40,13 +40,13 @@ def scratch_copy(dest: Path) -> Path:
     return dest
 
 
-def run_rows(outcomes: list[runner.Outcome], root: Path, profile: str) -> list[list]:
+def run_rows(outcomes: list[execution.Outcome], root: Path, profile: str) -> list[list]:
     """One row per run: its timings from the record, or its failure."""
     rows = []
     for outcome in outcomes:
         row = [outcome.spec.label, profile, outcome.status]
         if outcome.status == "ok":
-            rec = records.load(runner.paths(outcome.spec, root)[1])
+            rec = records.load(runplan.paths(outcome.spec, root)[1])
             t = rec.timings
             row += [t["wall_seconds"], t.get("train_seconds"), t.get("kernel_peak_rss_mb"),
                     t.get("samples_per_second"), t.get("gan_iterations_per_second"), rec.device]
@@ -67,7 +67,7 @@ def main() -> None:
     modes = args.modes.split(",")
     per_run, per_mode, notes = [], [], []
     for profile in args.profiles.split(","):
-        specs = runner.plan(args.methods.split(","), None, profile, device=args.device)
+        specs = runplan.plan(args.methods.split(","), None, profile, device=args.device)
         walls: dict[str, float] = {}
         for mode in modes:
             with tempfile.TemporaryDirectory() as scratch:

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from glitchbook.methods import clsvae
-from glitchbook.results import markdown_table, paper
+from glitchbook.papers import paper
+from glitchbook.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = {"avpr_cell": "pixel AVPR", "avpr_row": "image AVPR",

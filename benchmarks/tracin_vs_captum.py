@@ -20,29 +20,30 @@ import torch
 from captum.influence import TracInCPFast
 from scipy.stats import spearmanr
 
-from glitchbook import datasets, influence
+from glitchbook import datasets, tracin
 from glitchbook.models.classifiers import ResNet20
-from glitchbook.results import markdown_table
+from glitchbook.tables import markdown_table
 from glitchbook.training import fit, tensor_dataset
 
 
 def ours(model, checkpoints, x, y, test, batch: int) -> np.ndarray:
-    outputs = influence.checkpoint_outputs(model, checkpoints, x, test[0], batch_size=batch)
-    si = influence.self_influence(outputs, y)
+    outputs = tracin.checkpoint_outputs(model, checkpoints, x, test[0], batch_size=batch)
+    si = tracin.self_influence(outputs, y)
     if len(test[1]):
-        return si, influence.influence_matrix(outputs, y, test[1])
+        return si, tracin.influence_matrix(outputs, y, test[1])
     return si, None
 
 
 def captum(model, checkpoints, x, y, test, batch: int) -> np.ndarray:
     model.eval()
-    tracin = TracInCPFast(model, model.fc, tensor_dataset(x, y), [str(p) for p in checkpoints],
-                          influence.load_checkpoint,
-                          loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=batch)
-    si = tracin.self_influence(show_progress=False).numpy()
+    theirs_tracin = TracInCPFast(model, model.fc, tensor_dataset(x, y),
+                                 [str(p) for p in checkpoints], tracin.load_checkpoint,
+                                 loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"),
+                                 batch_size=batch)
+    si = theirs_tracin.self_influence(show_progress=False).numpy()
     if len(test[1]):
         inputs = (torch.from_numpy(test[0]), torch.from_numpy(test[1]))
-        return si, tracin.influence(inputs, show_progress=False).numpy().T
+        return si, theirs_tracin.influence(inputs, show_progress=False).numpy().T
     return si, None
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from glitchbook import datasets, runner
+from glitchbook import datasets, runner, runplan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,9 +48,9 @@ def matrix(book_root):
     mp = pytest.MonkeyPatch()
     mp.setenv("GLITCHBOOK_OFFLINE", "1")
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
-    specs = runner.plan(["clsvae"], ["digits"], "smoke", device="cpu")
-    specs += runner.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
-    specs += runner.plan(["ambiguity", "drift"], ["mnist-5k"], "smoke", device="cpu")
+    specs = runplan.plan(["clsvae"], ["digits"], "smoke", device="cpu")
+    specs += runplan.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
+    specs += runplan.plan(["ambiguity", "drift"], ["mnist-5k"], "smoke", device="cpu")
     outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
     yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
     mp.undo()

@@ -10,7 +10,7 @@ import torch
 
 from glitchbook import ChecksumError, records
 from glitchbook.cli import main
-from glitchbook.influence import load_checkpoint
+from glitchbook.tracin import load_checkpoint
 
 
 @pytest.fixture
@@ -35,6 +35,18 @@ CASES = {
     "negative epochs": (["-p", "epochs=-1"], "must be positive: epochs=-1"),
     "bad seeds": (["--seeds", "1,x"], "expected whole numbers such as 0,1,2"),
     "bad scheduler": (["--scheduler", "yarn"], "unknown scheduler 'yarn'"),
+    "missing image folder": (["--datasets", "folder:/nonexistent/x"],
+                             "image folder /nonexistent/x does not exist"),
+    "missing MVTec folder": (["--datasets", "mvtec:/nonexistent/mvtec"],
+                             "MVTec AD not found under /nonexistent/mvtec"),
+    "class out of range": (["-p", "good_class=11"],
+                           "class 11 is not a class of mnist-5k: it has 10 classes, 0 to 9"),
+    "normal class out of range": (["--methods", "arae", "-p", "normal_classes=[3, 12]"],
+                                  "normal class 12 is not a class of digits"),
+    "pair out of range": (["--methods", "ambiguity", "-p", "pair=3v10"],
+                          "pair '3v10' needs two different classes below 10"),
+    "trusted set too large": (["--methods", "clsvae", "-p", "trusted=100000"],
+                              "trusted=100000 images per stratum is more than the training split"),
     "download-only dataset offline": (
         ["--methods", "arae", "--datasets", "mnist"],
         "dataset 'mnist' is not available: no local copy and downloads are off"),
@@ -60,6 +72,22 @@ def test_bad_input_is_one_message_exit_2_and_nothing_written(case, empty_root, c
 def test_cuda_without_a_gpu_is_refused_before_anything_runs(empty_root, capsys):
     code = main(["run", "--methods", "drift", "--device", "cuda", "--root", str(empty_root)])
     assert code == 2 and "no CUDA GPU is visible" in capsys.readouterr().err
+    assert not (empty_root / "book").exists()
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a/notes.txt": b"text"}, "no images found in"),
+    ({"a/one.png": b"not a png", "b/two.png": b"nor this"}, "cannot read image"),
+])
+def test_a_folder_without_readable_images_is_refused(empty_root, capsys, files, message):
+    folder = empty_root / "scans"
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    code = main(["run", "--methods", "arae", "--datasets", f"folder:{folder}", "--profile",
+                 "smoke", "--root", str(empty_root)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
     assert not (empty_root / "book").exists()
 
 

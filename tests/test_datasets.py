@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from glitchbook import ChecksumError, ConfigError, DatasetUnavailable, datasets
+from glitchbook.shapes import shape_templates
 
 
 @pytest.mark.parametrize("name,shape,classes", [
@@ -33,7 +34,7 @@ def test_shapes_are_the_authors_templates_moved_by_whole_pixels():
     assert a.is_binary and (np.bincount(a.labels) == 50).all()
     # skimage.draw's rasters of the authors' shapes (checked against scikit-image 0.26):
     # rectangle (1,1)-(12,6), triangle (0,3) (17,0) (6,15), disk r 8, ellipse 4 x 10 at 3 pi / 4
-    templates = datasets.shape_templates()
+    templates = shape_templates()
     assert templates.sum((1, 2)).tolist() == [72, 116, 193, 125]
     assert templates[1][0, 3] and templates[1][17, 0] and templates[1][6, 15]  # corners count
     for label, template in enumerate(templates):

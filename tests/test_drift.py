@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from glitchbook import ConfigError, DatasetUnavailable, datasets, drift
+from glitchbook import ConfigError, DatasetUnavailable, datasets, image_folders
+from glitchbook import drift_analysis as analysis
 from glitchbook.corruption import CAMERA_FAULTS, camera_faults
 from glitchbook.methods import drift as method
 
@@ -14,7 +15,7 @@ def test_silhouette_picks_the_true_k_on_well_separated_real_images():
               digits.images[digits.labels == 0][:400]]
     pixels = np.concatenate([g.reshape(len(g), -1) for g in groups])
     embeddings = PCA(3, random_state=0).fit_transform(pixels)  # a compact code of each image
-    k, scores, labels = drift.silhouette_k(drift.project(embeddings), 6)
+    k, scores, labels = analysis.silhouette_k(analysis.project(embeddings), 6)
     assert k == 3 and set(scores) == {2, 3, 4, 5, 6} and len(np.unique(labels)) == 3
 
 
@@ -26,11 +27,11 @@ def test_silhouette_scores_the_standardised_embeddings_with_labels_from_pca_spac
     # silhouette of those labels on the standardised embeddings (the authors' rule)
     embeddings = np.array([[0, 0, 0], [0.2, 0.1, 3], [0.1, 0.2, -3],
                            [5, 5, 0.1], [5.2, 5.1, 2.9], [5.1, 4.9, -3.1]])
-    projection = drift.project(embeddings)
+    projection = analysis.project(embeddings)
     scaled = (embeddings - embeddings.mean(0)) / embeddings.std(0)
     np.testing.assert_allclose(projection.scaled, scaled)
     labels = KMeans(2, n_init=10, random_state=0).fit_predict(projection.points)
-    _, scores, chosen = drift.silhouette_k(projection, 3)
+    _, scores, chosen = analysis.silhouette_k(projection, 3)
     assert scores[2] == pytest.approx(silhouette_score(scaled, labels))
     assert scores[2] != pytest.approx(silhouette_score(projection.points, labels))
     assert set(scores) == {2, 3}
@@ -64,31 +65,31 @@ def test_every_detector_reports_every_window(big_model):
 
 def test_the_stream_has_the_documented_composition():
     good, other = np.zeros((30, 1, 4, 4), np.float32), np.ones((30, 1, 4, 4), np.float32)
-    stream = drift.make_stream(good, other, drift.NEW, windows=6, size=10, change_at=2,
+    stream = analysis.make_stream(good, other, analysis.NEW, windows=6, size=10, change_at=2,
                                share=0.3, seed=1)
     assert stream.images.shape == (6, 10, 1, 4, 4) and stream.change_at == 2
-    assert (stream.kinds[:2] == drift.GOOD).all()
-    assert ((stream.kinds[2:] == drift.NEW).sum(1) == 3).all()
-    np.testing.assert_array_equal(stream.images[..., 0, 0, 0] == 1, stream.kinds == drift.NEW)
-    again = drift.make_stream(good, other, drift.NEW, windows=6, size=10, change_at=2,
+    assert (stream.kinds[:2] == analysis.GOOD).all()
+    assert ((stream.kinds[2:] == analysis.NEW).sum(1) == 3).all()
+    np.testing.assert_array_equal(stream.images[..., 0, 0, 0] == 1, stream.kinds == analysis.NEW)
+    again = analysis.make_stream(good, other, analysis.NEW, windows=6, size=10, change_at=2,
                               share=0.3, seed=1)
     np.testing.assert_array_equal(stream.kinds, again.kinds)
     with pytest.raises(ConfigError, match="change_at"):
-        drift.make_stream(good, other, drift.NEW, windows=6, change_at=6)
+        analysis.make_stream(good, other, analysis.NEW, windows=6, change_at=6)
 
 
 def test_delay_and_false_alarms():
     alarms = np.array([False, True, False, False, False, True, True])
-    assert drift.delay_and_false_alarms(alarms, 3) == (2, 1)
-    assert drift.delay_and_false_alarms(np.zeros(5, bool), 2) == (None, 0)
+    assert analysis.delay_and_false_alarms(alarms, 3) == (2, 1)
+    assert analysis.delay_and_false_alarms(np.zeros(5, bool), 2) == (None, 0)
 
 
 def test_two_sample_tests_tell_a_shift_from_the_same_distribution():
     rng = np.random.default_rng(0)
     a, same, shifted = (rng.normal(size=(80, 4)), rng.normal(size=(40, 4)),
                         rng.normal(0.8, 1, size=(40, 4)))
-    assert drift.mmd_test(a, same) > 0.05 and drift.mmd_test(a, shifted) < 0.05
-    assert drift.ks_test(a, same) > 0.05 and drift.ks_test(a, shifted) < 0.05
+    assert analysis.mmd_test(a, same) > 0.05 and analysis.mmd_test(a, shifted) < 0.05
+    assert analysis.ks_test(a, same) > 0.05 and analysis.ks_test(a, shifted) < 0.05
 
 
 @pytest.mark.parametrize("kind", [*CAMERA_FAULTS, "mixed"])
@@ -125,5 +126,5 @@ def test_mvtec_layout_is_read_with_its_defects(tmp_path):
                 Image.new("RGB", (20, 20), (40 * i, 80, 120)).save(folder / f"{i:03d}.png")
     data = datasets.load(f"mvtec:{tmp_path}", size=16)
     assert data.class_names == ("bottle", "transistor") and data.images.shape == (8, 3, 16, 16)
-    defects = datasets.load_mvtec_defects(tmp_path, "bottle", size=16)
+    defects = image_folders.load_mvtec_defects(tmp_path, "bottle", size=16)
     assert defects.shape == (2, 3, 16, 16)

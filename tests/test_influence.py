@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from glitchbook import ConfigError, influence, metrics
+from glitchbook import ConfigError, metrics, signals, tracin
 from glitchbook.corruption import ANOMALY, MISLABELLED, class_label_noise, inject_glitches
 from glitchbook.models.classifiers import ResNet20
 from glitchbook.training import fit, tensor_dataset
@@ -65,7 +65,7 @@ def trained(tmp_path_factory, digits):
     history = fit(model, tensor_dataset(g.images, g.labels), epochs=6, batch_size=64, lr=0.05,
                   optimizer="sgd", device="cpu", checkpoint_dir=tmp_path_factory.mktemp("ck"),
                   progress=False)
-    outputs = influence.checkpoint_outputs(model, history.checkpoints, g.images,
+    outputs = tracin.checkpoint_outputs(model, history.checkpoints, g.images,
                                            digits.images[test])
     return g, digits.labels[test], outputs, model, history.checkpoints
 
@@ -75,16 +75,16 @@ def test_tracin_of_a_sample_with_itself_is_its_self_influence(trained):
     rows = slice(0, 50)
     own = [type(o)(o.lr, o.train_probs, o.train_features, o.train_probs[rows],
                    o.train_features[rows]) for o in outputs]
-    matrix = influence.influence_matrix(own, g.labels, g.labels[rows])
+    matrix = tracin.influence_matrix(own, g.labels, g.labels[rows])
     np.testing.assert_allclose(np.diag(matrix[rows]),
-                               influence.self_influence(outputs, g.labels)[rows], rtol=1e-6)
+                               tracin.self_influence(outputs, g.labels)[rows], rtol=1e-6)
 
 
 def test_signals_score_every_sample_and_mislabel_signals_beat_chance(trained):
     g, test_labels, outputs, *_ = trained
-    scores = influence.all_signals(influence.FastTracIn(outputs, test_labels), g.labels,
+    scores = signals.all_signals(tracin.FastTracIn(outputs, test_labels), g.labels,
                                    test_labels, 10)
-    for name in influence.SIGNALS:
+    for name in signals.SIGNALS:
         assert scores[name].shape == (len(g.labels),) and np.isfinite(scores[name]).all(), name
     for name in ("SI", "CNCI"):
         assert metrics.f1_at_contamination(g.is_glitch, scores[name]) > 0.1 + 0.2, name
@@ -98,14 +98,14 @@ def test_self_influence_agrees_with_captum_tracincp_fast(trained):
 
     model.eval()
     data = torch.utils.data.TensorDataset(torch.from_numpy(g.images), torch.from_numpy(g.labels))
-    tracin = TracInCPFast(model, model.fc, data, [str(p) for p in checkpoints],
-                          influence.load_checkpoint,
-                          loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=256)
-    theirs = tracin.self_influence(show_progress=False).numpy()
-    ours = influence.self_influence(outputs, g.labels)
+    theirs_tracin = TracInCPFast(model, model.fc, data, [str(p) for p in checkpoints],
+                                 tracin.load_checkpoint,
+                                 loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=256)
+    theirs = theirs_tracin.self_influence(show_progress=False).numpy()
+    ours = tracin.self_influence(outputs, g.labels)
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
     assert spearmanr(ours, theirs).statistic > 0.9999
-    alone = influence.checkpoint_outputs(model, checkpoints, g.images[:10], g.images[:0])
+    alone = tracin.checkpoint_outputs(model, checkpoints, g.images[:10], g.images[:0])
     assert alone[0].test_features.shape == (0, 64) and alone[0].train_probs.shape == (10, 10)
 
 
@@ -113,27 +113,27 @@ def test_full_gradient_tracin_on_the_last_layer_equals_the_fast_variant(trained,
     g, test_labels, outputs, model, checkpoints = trained
     rows, cols = slice(0, 40), slice(0, 30)
     test_images = digits.images[np.random.default_rng(0).permutation(len(digits))[1200:]][cols]
-    full = influence.influence_matrix_full(model, checkpoints, g.images[rows], g.labels[rows],
+    full = tracin.influence_matrix_full(model, checkpoints, g.images[rows], g.labels[rows],
                                            test_images, test_labels[cols], params=("fc.weight",))
-    fast = influence.influence_matrix(outputs, g.labels, test_labels)[rows, cols]
+    fast = tracin.influence_matrix(outputs, g.labels, test_labels)[rows, cols]
     np.testing.assert_allclose(full, fast, rtol=5e-4, atol=1e-6)  # float32 gradients
-    deeper = influence.influence_matrix_full(model, checkpoints, g.images[:8], g.labels[:8],
+    deeper = tracin.influence_matrix_full(model, checkpoints, g.images[:8], g.labels[:8],
                                              test_images[:4], test_labels[:4])
     assert deeper.shape == (8, 4) and np.isfinite(deeper).all()
     with pytest.raises(ConfigError, match="unknown parameter"):
-        influence.influence_matrix_full(model, checkpoints[:1], g.images[:2], g.labels[:2],
+        tracin.influence_matrix_full(model, checkpoints[:1], g.images[:2], g.labels[:2],
                                         test_images[:2], test_labels[:2], params=("head.w",))
 
 
 def test_signals_run_on_full_gradients_and_full_self_influence_is_the_diagonal(trained):
     g, _, _, model, checkpoints = trained
     images, labels = g.images[:24], g.labels[:24]
-    full = influence.FullTracIn(model, checkpoints[-2:], images, images, labels)
+    full = tracin.FullTracIn(model, checkpoints[-2:], images, images, labels)
     np.testing.assert_allclose(full.self_influence(labels), np.diag(full.matrix(labels)),
                                rtol=1e-6)
-    scores = influence.all_signals(full, labels, labels, 10)
+    scores = signals.all_signals(full, labels, labels, 10)
     assert all(np.isfinite(scores[name]).all() and len(scores[name]) == 24
-               for name in influence.SIGNALS)
+               for name in signals.SIGNALS)
 
 
 @pytest.mark.parametrize("name", ["resnet20", "vit", "convnext"])
@@ -150,7 +150,7 @@ def test_classifiers_give_logits_features_and_learn(name, digits):
     assert history.losses[-1] < history.losses[0]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():  # batch norm folded into the convolutions: same features, model kept
-        torch.testing.assert_close(influence.inference_features(model)(x),
+        torch.testing.assert_close(tracin.inference_features(model)(x),
                                    model.eval().features(x), rtol=1e-4, atol=1e-5)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 

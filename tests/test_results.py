@@ -6,17 +6,11 @@ import pytest
 
 from glitchbook import methods
 from glitchbook.methods import arae
+from glitchbook.papers import paper
 from glitchbook.records import RunRecord, duration
-from glitchbook.results import (
-    Held,
-    by_setting,
-    changed_settings,
-    claim_verdict,
-    comparison_figure,
-    merge_seeds,
-    method_page,
-    paper,
-)
+from glitchbook.results import claim_verdict, comparison_figure, method_page
+from glitchbook.status import changed_settings
+from glitchbook.tables import Held, by_setting, merge_seeds
 
 
 def _record(method: str, seed: int, models: dict, **extra) -> RunRecord:

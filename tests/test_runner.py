@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glitchbook import ConfigError, methods, records, runner
+from glitchbook import ConfigError, execution, methods, records, runner, runplan
 from glitchbook.cli import main
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_run_executes_the_notebook_and_writes_its_record(matrix, book_root):
     assert matrix["digits"].status == "ok", matrix["digits"].error
-    out, run_dir = runner.paths(matrix["digits"].spec, book_root)
+    out, run_dir = runplan.paths(matrix["digits"].spec, book_root)
     record = records.load(run_dir)
     assert record.status == "ok" and record.run_key and record.device == "cpu"
     assert set(record.metrics["models"]) == {"VAE", "CVAE", "VAE-GMM", "CCVAE", "CLSVAE",
@@ -53,7 +53,7 @@ def test_settled_streams_keep_a_progress_bars_last_state():
                nbformat.v4.new_output("stream", name="stderr", text="\rfit: 50%\rfit: 100%\n"),
                nbformat.v4.new_output("display_data", data={"text/plain": "figure"}),
                nbformat.v4.new_output("stream", name="stdout", text="done\r\nnext\n")]
-    settled = runner.settle_streams(outputs)
+    settled = execution.settle_streams(outputs)
     assert [o["text"] for o in settled if o["output_type"] == "stream"] == [
         "fit: 100%\n", "done\nnext\n"]
     assert len(settled) == 3
@@ -61,7 +61,7 @@ def test_settled_streams_keep_a_progress_bars_last_state():
 
 def test_the_live_line_is_the_latest_line_a_notebook_wrote():
     shown = []
-    stream = runner._LastLine(shown.append)
+    stream = execution._LastLine(shown.append)
     for text in ("loading\n", "\rfit:  10%", "\rfit:  50%|##   | 5/10\r", "\n", "done\r\n"):
         stream.write(text)
     assert shown == ["loading", "fit:  10%", "fit:  50%|##   | 5/10", "done"]
@@ -70,7 +70,7 @@ def test_the_live_line_is_the_latest_line_a_notebook_wrote():
 def test_the_arae_notebook_runs_every_model_and_the_baseline(matrix, book_root):
     outcome = matrix["arae/digits"]
     assert outcome.status == "ok", outcome.error
-    record = records.load(runner.paths(outcome.spec, book_root)[1])
+    record = records.load(runplan.paths(outcome.spec, book_root)[1])
     assert set(record.metrics["models"]) == {"AE", "DAE", "ARAE", "KNN (PyOD)"}
     assert record.metrics["arae_dae_time_ratio"] > 1
     for model in record.metrics["models"].values():
@@ -80,7 +80,7 @@ def test_the_arae_notebook_runs_every_model_and_the_baseline(matrix, book_root):
 def test_the_influence_notebook_scores_every_signal_for_every_glitch_type(matrix, book_root):
     outcome = matrix["influence/digits"]
     assert outcome.status == "ok", outcome.error
-    record = records.load(runner.paths(outcome.spec, book_root)[1])
+    record = records.load(runplan.paths(outcome.spec, book_root)[1])
     assert set(record.metrics["models"]) >= {"SI", "CNCI", "PCID", "CFRank", "cleanlab",
                                              "cleanlab, own k", "cleanlab, in-sample"}
     for scores in record.metrics["models"].values():
@@ -91,7 +91,7 @@ def test_the_influence_notebook_scores_every_signal_for_every_glitch_type(matrix
 def test_the_ambiguity_notebook_measures_and_clusters_each_setting(matrix, book_root):
     outcome = matrix["ambiguity/mnist-5k"]
     assert outcome.status == "ok", outcome.error
-    out, run_dir = runner.paths(outcome.spec, book_root)
+    out, run_dir = runplan.paths(outcome.spec, book_root)
     record = records.load(run_dir)
     setting = record.metrics["models"]["7v1 nf1"]
     assert 0 <= setting["acd_synthetic"] <= 0.5 and setting["fid_all"] >= 0
@@ -103,7 +103,7 @@ def test_the_ambiguity_notebook_measures_and_clusters_each_setting(matrix, book_
 def test_the_drift_notebook_runs_three_autoencoders_and_checks_the_claims(matrix, book_root):
     outcome = matrix["drift/mnist-5k"]
     assert outcome.status == "ok", outcome.error
-    out, run_dir = runner.paths(outcome.spec, book_root)
+    out, run_dir = runplan.paths(outcome.spec, book_root)
     record = records.load(run_dir)
     assert set(record.metrics["models"]) == {"small", "big", "vae"}
     assert set(record.metrics["claims"]) >= {"silhouette_finds_the_new_class",
@@ -114,30 +114,28 @@ def test_the_drift_notebook_runs_three_autoencoders_and_checks_the_claims(matrix
 
 def test_completed_runs_are_skipped_unless_forced(matrix, book_root, monkeypatch):
     spec = matrix["digits"].spec
-    assert runner.execute(spec, book_root).status == "skipped"
-    template = book_root / "notebooks/clsvae.ipynb"
-    assert runner.is_done(spec, book_root, runner.run_key(spec, template))
-    monkeypatch.setattr(runner, "library_fingerprint", lambda: "a changed library")
-    assert not runner.is_done(spec, book_root, runner.run_key(spec, template))
+    assert execution.execute(spec, book_root).status == "skipped"
+    assert runplan.is_done(spec, book_root, runplan.run_key(spec, book_root))
+    monkeypatch.setattr(runplan, "library_fingerprint", lambda: "a changed library")
+    assert not runplan.is_done(spec, book_root, runplan.run_key(spec, book_root))
     monkeypatch.undo()
-    changed = runner.RunSpec(spec.method, spec.dataset, spec.profile, seed=1, device="cpu")
-    assert runner.is_done(changed, book_root, runner.run_key(
-        changed, book_root / "notebooks/clsvae.ipynb")) is False
+    changed = runplan.RunSpec(spec.method, spec.dataset, spec.profile, seed=1, device="cpu")
+    assert runplan.is_done(changed, book_root, runplan.run_key(changed, book_root)) is False
 
 
 def test_a_cell_past_its_time_limit_becomes_a_failed_record(book_root, monkeypatch):
-    monkeypatch.setitem(runner.CELL_TIMEOUT, "smoke", 1)
-    spec = runner.RunSpec("clsvae", "shapes", "smoke", device="cpu")
-    outcome = runner.execute(spec, book_root)
+    monkeypatch.setitem(execution.CELL_TIMEOUT, "smoke", 1)
+    spec = runplan.RunSpec("clsvae", "shapes", "smoke", device="cpu")
+    outcome = execution.execute(spec, book_root)
     assert outcome.status == "failed" and "Timeout" in outcome.error
-    out, run_dir = runner.paths(spec, book_root)
+    out, run_dir = runplan.paths(spec, book_root)
     assert records.load(run_dir).status == "failed"
     shutil.rmtree(run_dir)
     out.unlink(missing_ok=True)
 
 
 def test_unknown_parameters_are_refused_before_anything_runs(book_root):
-    spec = runner.RunSpec("clsvae", "digits", "smoke", options={"learning_rate": 0.1})
+    spec = runplan.RunSpec("clsvae", "digits", "smoke", options={"learning_rate": 0.1})
     with pytest.raises(ConfigError, match="unknown parameter.*learning_rate"):
         runner.run_matrix([spec], book_root, progress=False)
 
@@ -148,7 +146,7 @@ def test_a_second_seed_is_a_run_and_a_page_of_its_own(matrix, book_root, capfd):
     printed = capfd.readouterr()
     assert code == 0 and "1 ok, 1 skipped, 0 failed" in printed.out
     assert "Kernel is running" not in printed.err  # the kernel's start-up notices stay quiet
-    out, run_dir = runner.paths(runner.RunSpec("drift", "mnist-5k", "smoke", seed=1), book_root)
+    out, run_dir = runplan.paths(runplan.RunSpec("drift", "mnist-5k", "smoke", seed=1), book_root)
     assert out.name == "mnist-5k_seed1.ipynb" and records.load(run_dir).seed == 1
     assert nbformat.read(out, as_version=4).cells[0].source.startswith(
         "# Drift on mnist-5k (smoke profile, seed 1)")
@@ -172,7 +170,7 @@ def test_smoke_book_build_contains_the_results_table(matrix, built_book):
     assert "paper FID (Inception)" in ambiguity_html  # never in our FD column
     drift_html = (book_root / "_build/html/book/drift/results.html").read_text()
     assert "detection delay" in drift_html and "claims hold" in drift_html
-    summary = json.loads((runner.paths(matrix["digits"].spec, book_root)[1]
+    summary = json.loads((runplan.paths(matrix["digits"].spec, book_root)[1]
                           / "record.json").read_text())
     best = max(summary["metrics"]["models"].values(), key=lambda m: m.get("avpr_row", 0))
     assert f"{best['avpr_row']:.4f}" in html  # the page shows the recorded numbers
@@ -208,8 +206,8 @@ def test_a_published_run_keeps_notebook_record_and_figures_and_shows_in_the_book
 
 
 def test_publishing_leaves_checkpoints_behind_and_refuses_a_failed_run(tmp_path):
-    spec = runner.RunSpec("influence", "digits", "paper")
-    out, run_dir = runner.paths(spec, tmp_path)
+    spec = runplan.RunSpec("influence", "digits", "paper")
+    out, run_dir = runplan.paths(spec, tmp_path)
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints/checkpoint-1.pt").write_bytes(b"weights")
     (run_dir / "figures").mkdir()
@@ -217,7 +215,7 @@ def test_publishing_leaves_checkpoints_behind_and_refuses_a_failed_run(tmp_path)
     out.write_text(json.dumps({"run_dir": str(run_dir.resolve())}))
     records.write(run_dir, records.RunRecord("influence", "digits", "paper", 0, "cuda", {}, "h",
                                              commit="abc", machine="x86_64, 16 CPU cores"))
-    dest = runner.publish(spec, tmp_path)
+    dest = execution.publish(spec, tmp_path)
     assert dest == tmp_path / "book/published/influence/digits"
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
         "figures/ranks.png", "record.json"]
@@ -227,20 +225,30 @@ def test_publishing_leaves_checkpoints_behind_and_refuses_a_failed_run(tmp_path)
     records.write(run_dir, records.RunRecord("influence", "digits", "paper", 0, "cpu", {}, "h",
                                              status="failed", error="boom"))
     with pytest.raises(ConfigError, match="no completed run to publish: boom"):
-        runner.publish(spec, tmp_path)
+        execution.publish(spec, tmp_path)
 
 
 def test_a_run_with_extra_parameters_gets_a_name_and_title_of_its_own(tmp_path):
-    spec = runner.RunSpec("ambiguity", "mnist", "paper", seed=2,
+    spec = runplan.RunSpec("ambiguity", "mnist", "paper", seed=2,
                           options={"pair": "5v3", "nf": 1})
-    out, run_dir = runner.paths(spec, tmp_path)
+    out, run_dir = runplan.paths(spec, tmp_path)
     assert run_dir == tmp_path / "book/runs/ambiguity/mnist_nf-1_pair-5v3_seed2"
     assert out.name == "mnist_nf-1_pair-5v3_seed2.ipynb"
-    assert runner.run_title(spec) == "Ambiguity on mnist (paper profile, seed 2, nf=1, pair=5v3)"
-    assert runner.paths(runner.RunSpec("ambiguity", "mnist", "paper"), tmp_path)[1].name == "mnist"
+    assert runplan.run_title(spec) == "Ambiguity on mnist (paper profile, seed 2, nf=1, pair=5v3)"
+    plain = runplan.RunSpec("ambiguity", "mnist", "paper")
+    assert runplan.paths(plain, tmp_path)[1].name == "mnist"
 
 
 def test_a_folder_dataset_gets_a_file_name_of_its_own(tmp_path):
-    spec = runner.RunSpec("arae", "folder:/data/my scans", "smoke")
-    out, run_dir = runner.paths(spec, tmp_path)
+    spec = runplan.RunSpec("arae", "folder:/data/my scans", "smoke")
+    out, run_dir = runplan.paths(spec, tmp_path)
     assert out.name == "folder__data_my_scans.ipynb" and run_dir.name == "folder__data_my_scans"
+
+
+def test_failures_are_classified_by_their_type_not_their_text():
+    spec = runplan.RunSpec("drift", "mnist-5k", "smoke")
+    assert execution.Outcome(spec, "failed", error="no prefix here", kind="ConfigError").bad_input
+    assert execution.Outcome(spec, "failed", error="ConfigError: x", kind="ValueError"
+                             ).bad_input is False
+    assert execution.describe(ConfigError("a value")) == ("ConfigError", "a value")
+    assert execution.describe(ValueError("boom")) == ("ValueError", "ValueError: boom")

@@ -10,7 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from glitchbook import datasets, methods, records, results, runner, sources
+from glitchbook import (
+    datasets,
+    execution,
+    methods,
+    records,
+    results,
+    runner,
+    runplan,
+    sources,
+    status,
+)
 from glitchbook.config import PROFILES
 from glitchbook.errors import ConfigError, GlitchbookError
 
@@ -45,7 +55,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     names = list(methods.METHODS) if args.methods == "all" else _csv(args.methods)
-    specs = runner.plan(names, _csv(args.datasets) if args.datasets else None, args.profile,
+    specs = runplan.plan(names, _csv(args.datasets) if args.datasets else None, args.profile,
                         seeds=args.seeds, device=args.device, options=dict(args.param or []))
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
@@ -57,11 +67,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("glitchbook: interrupted. Completed runs are kept; run the same command again to "
               "run only the missing and failed ones.", file=sys.stderr)
         return 130
-    print(runner.summary(outcomes))
+    print(execution.summary(outcomes))
     if args.publish:
         for outcome in outcomes:
             if outcome.status != "failed":
-                print(f"published {runner.publish(outcome.spec, args.root)}")
+                print(f"published {execution.publish(outcome.spec, args.root)}")
     results.write_pages(args.root)
     if any(o.bad_input for o in outcomes):
         return 2
@@ -71,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     unreadable: list[str] = []
     found = records.load_book(args.root, unreadable=unreadable)
-    print(results.status_table(found) if found else "no run records yet: glitchbook run")
+    print(status.status_table(found) if found else "no run records yet: glitchbook run")
     for message in unreadable:
         print(f"unreadable: {message}")
     return 1 if unreadable or any(r.status == "failed" for r in found) else 0

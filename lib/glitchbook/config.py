@@ -1,25 +1,61 @@
-"""Profiles and the rule that turns a method's presets plus user overrides into one config."""
+"""Profiles, and the base of every method's config: the profile's preset for a dataset, the
+user's overrides checked by name and type, then every value checked against the dataset."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from glitchbook import datasets
+from glitchbook.checks import check_choice
 from glitchbook.errors import ConfigError
 
 PROFILES = ("smoke", "default", "paper")
 C = TypeVar("C")
+M = TypeVar("M", bound="MethodConfig")
 
 
-def check_profile(profile: str) -> str:
-    """Return `profile` if known, else raise ConfigError listing the profiles."""
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
-    return profile
+@dataclass(frozen=True)
+class MethodConfig:
+    """One run of a chapter: the dataset, profile and seed, and the method's options (fields
+    of the subclass, whose defaults are the authors' settings). `presets` holds what each
+    profile changes, the one place defaults depend on the profile; `check` every range."""
+
+    dataset: str = "mnist-5k"
+    profile: str = "default"
+    seed: int = 0
+
+    method: ClassVar[str] = ""
+
+    @classmethod
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Profile -> the options it sets for `dataset` (`options`: those the user set)."""
+        return {profile: {} for profile in PROFILES}
+
+    def check(self, info: datasets.DatasetInfo) -> None:
+        """A ConfigError for any value out of range for this method or the dataset (`info`)."""
+
+    @classmethod
+    def for_run(cls: type[M], dataset: str, profile: str = "default", seed: int = 0,
+                **overrides: Any) -> M:
+        """The profile's preset for `dataset` with `overrides` (None keeps the preset), checked
+        by name, type and range before anything runs."""
+        datasets.spec(dataset)
+        check_choice(profile, PROFILES, "profile")
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        preset = cls.presets(dataset, chosen)[profile]
+        config = override(cls(dataset=dataset, profile=profile, seed=seed, **preset),
+                          **overrides)
+        config.check(datasets.info(dataset))
+        return config
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def override(config: C, **changes: Any) -> C:

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from glitchbook.datasets import polygon_mask
+from glitchbook.checks import (
+    check_choice,
+    check_choices,
+    check_fraction,
+    check_positive,
+    check_range,
+)
 from glitchbook.errors import ConfigError
+from glitchbook.shapes import polygon_mask
 
 SQUARES = ("square-1", "square-2", "square-3", "square-4")
 STRIPS = ("vertical-strip", "horizontal-strip", "diagonal-top-left", "diagonal-bottom-right")
@@ -66,22 +73,13 @@ class TrustedSet:
         return len(self.index)
 
 
-def check_fraction(fraction: float, what: str = "fraction") -> float:
-    """Return `fraction` if it lies strictly between 0 and 1, else raise ConfigError."""
-    if not isinstance(fraction, int | float) or not 0.0 < float(fraction) < 1.0:
-        raise ConfigError(f"{what} must lie strictly between 0 and 1, got {fraction!r}")
-    return float(fraction)
-
-
 def pattern_masks(names: tuple[str, ...], height: int, width: int,
                   rng: np.random.Generator) -> np.ndarray:
     """Boolean K x H x W masks of the named patterns; square positions are drawn from `rng`.
 
     On 28x28 images the strips are the authors' (column 20, row 15, and the two 2-pixel
     diagonal bands of their polygons); on other sizes they are scaled 1-pixel lines."""
-    unknown = [n for n in names if n not in PATTERNS]
-    if unknown:
-        raise ConfigError(f"unknown corruption pattern(s) {unknown}; known: {', '.join(PATTERNS)}")
+    check_choices(names, PATTERNS, "corruption pattern")
     rows, cols = np.mgrid[0:height, 0:width]
     side = max(1, round(SQUARE_SIDE * min(height, width)))
     squares = _non_overlapping_squares(sum(n in SQUARES for n in names), side, height, width, rng)
@@ -132,10 +130,8 @@ def systematic_outliers(images: np.ndarray, *, fraction: float = 0.35,
     `mode="or"` sets them to 1, as for binary images. Outliers are spread evenly over patterns.
     """
     check_fraction(fraction, "corruption fraction")
-    if mode not in ("replace", "or"):
-        raise ConfigError(f"unknown corruption mode {mode!r}; use 'replace' or 'or'")
-    if not patterns:
-        raise ConfigError("at least one corruption pattern is needed")
+    check_choice(mode, ("replace", "or"), "corruption mode")
+    check_choices(patterns, PATTERNS, "corruption pattern")
     rng = np.random.default_rng(seed)
     n = len(images)
     masks = pattern_masks(tuple(patterns), images.shape[2], images.shape[3], rng)
@@ -171,13 +167,17 @@ def trusted_set(labels: np.ndarray, pattern: np.ndarray, *, per_class: int = 10,
     Strata follow the authors' `joint_classes` coverage: inliers by class label, outliers by
     pattern. `candidates` (indices) restricts the draw, e.g. to the training split.
     """
-    if not isinstance(per_class, int) or per_class < 1:
-        raise ConfigError(f"trusted set size per class must be a positive integer, "
-                          f"got {per_class!r}")
+    check_positive(trusted=per_class)
     rng = np.random.default_rng(seed)
     pool = np.arange(len(labels)) if candidates is None else np.asarray(candidates)
     strata = np.where(pattern[pool] >= 0, -1 - pattern[pool], labels[pool])
-    chosen = [rng.permutation(pool[strata == s])[:per_class] for s in np.unique(strata)]
+    kinds, counts = np.unique(strata, return_counts=True)
+    if counts.min() < per_class:
+        short = int(kinds[counts.argmin()])
+        name = f"pattern {-1 - short}" if short < 0 else f"class {short}"
+        raise ConfigError(f"the trusted set asks for {per_class} images per stratum, but "
+                          f"{name} has only {counts.min()} among the candidates")
+    chosen = [rng.permutation(pool[strata == s])[:per_class] for s in kinds]
     index = np.sort(np.concatenate(chosen))
     return TrustedSet(index, pattern[index] < 0)
 
@@ -227,8 +227,7 @@ def class_label_noise(labels: np.ndarray, n_classes: int, *, rate: float = 0.1,
     seeded shuffle, each have floor(rate x |c|) of their samples relabelled to one fixed other
     class pi(c), pi a random cycle (never c itself). The authors contaminate one class;
     `classes=n_classes` gives their README's variant, every class."""
-    if not 1 <= classes <= n_classes:
-        raise ConfigError(f"classes to contaminate must lie in 1..{n_classes}, got {classes}")
+    check_range(classes, 1, n_classes, "classes to contaminate")
     rng = np.random.default_rng(seed)
     pi = np.empty(n_classes, np.int64)
     perm = rng.permutation(n_classes)
@@ -253,8 +252,7 @@ def inject_glitches(images: np.ndarray, labels: np.ndarray, n_classes: int, *, k
     of the original samples and appended anomalies, each at `rate`. Appended anomalies have
     true label -1.
     """
-    if kind not in GLITCH_KINDS:
-        raise ConfigError(f"unknown glitch type {kind!r}; use one of {', '.join(GLITCH_KINDS)}")
+    check_choice(kind, GLITCH_KINDS, "glitch type")
     rng = np.random.default_rng(seed)
     new_labels, kinds = labels.copy(), np.zeros(len(labels), np.int8)
     if kind in ("uniform", "mixed"):
@@ -288,10 +286,8 @@ def camera_faults(images: np.ndarray, kind: str = "mixed", *, strength: float = 
     (Gaussian, sigma 1.5 x strength), `brightness` (+0.4 x strength), `noise` (Gaussian, sd
     0.25 x strength), `scratches` (two bright lines), `occlusion` (a dark square of 0.4 x
     strength of the side), or `mixed` (one of them per image, at random)."""
-    if kind != "mixed" and kind not in CAMERA_FAULTS:
-        raise ConfigError(f"unknown camera fault {kind!r}; use mixed or {', '.join(CAMERA_FAULTS)}")
-    if strength <= 0:
-        raise ConfigError(f"strength must be positive, got {strength}")
+    check_choice(kind, ("mixed", *CAMERA_FAULTS), "camera fault")
+    check_positive(strength=strength)
     rng = np.random.default_rng(seed)
     kinds = (rng.choice(CAMERA_FAULTS, len(images)) if kind == "mixed"
              else np.full(len(images), kind))

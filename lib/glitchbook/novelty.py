@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glitchbook.corruption import check_fraction
-from glitchbook.datasets import ImageDataset
+from glitchbook.checks import check_choice, check_fraction, check_normal_classes
 from glitchbook.errors import ConfigError
+from glitchbook.images import ImageDataset
 
 PROTOCOLS = ("p1", "p2")
 
@@ -41,18 +41,6 @@ class NoveltySplit:
         return float(self.test_is_novel.mean())
 
 
-def check_classes(data: ImageDataset, classes) -> tuple[int, ...]:
-    """The normal classes as a sorted tuple, or a ConfigError naming the valid ones."""
-    chosen = tuple(sorted({int(c) for c in classes}))
-    valid = set(np.unique(data.labels).tolist())
-    if not chosen or not set(chosen) <= valid:
-        raise ConfigError(f"normal classes {list(classes)} are not all classes of {data.name}; "
-                          f"valid: {sorted(valid)}")
-    if set(chosen) == valid:
-        raise ConfigError("at least one class must stay novel")
-    return chosen
-
-
 def novelty_split(data: ImageDataset, normal_classes, *, protocol: str = "p2",
                   anomaly_fraction: float = 0.5, test_fraction: float = 0.2,
                   seed: int = 0) -> NoveltySplit:
@@ -61,9 +49,8 @@ def novelty_split(data: ImageDataset, normal_classes, *, protocol: str = "p2",
     For p2, `test_fraction` of every class is held out as the test split (the datasets here
     carry no official split); for p1, `anomaly_fraction` sets the test set's share of novelties.
     """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    normal = check_classes(data, normal_classes)
+    check_choice(protocol, PROTOCOLS, "protocol")
+    normal = check_normal_classes(normal_classes, len(data.class_names), data.name)
     rng = np.random.default_rng(seed)
     is_normal = np.isin(data.labels, normal)
     if protocol == "p2":

@@ -38,25 +38,26 @@ def image_grid(rows: dict[str, np.ndarray], title: str,
 
 def pr_curves(truth: np.ndarray, scores: dict[str, np.ndarray], title: str) -> plt.Figure:
     """Precision-recall curve of each score (higher = more suspicious) for the truth flags."""
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for label, s in scores.items():
-        precision, recall, _ = precision_recall_curve(truth, s)
-        ax.plot(recall, precision, label=label)
-    ax.axhline(np.mean(truth), color="grey", linestyle=":", label="chance")
-    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig = _curves({label: precision_recall_curve(truth, s)[1::-1] for label, s in scores.items()},
+                  ([0, 1], [np.mean(truth)] * 2), title, "recall", "precision")
+    fig.axes[0].set(xlim=(0, 1), ylim=(0, 1.02))
     return fig
 
 
 def roc_curves(truth: np.ndarray, scores: dict[str, np.ndarray], title: str) -> plt.Figure:
     """ROC curve of each score (higher = more suspicious) for the truth flags."""
+    return _curves({label: roc_curve(truth, s)[:2] for label, s in scores.items()},
+                   ([0, 1], [0, 1]), title, "false positive rate", "true positive rate")
+
+
+def _curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], chance: tuple[list, list],
+            title: str, xlabel: str, ylabel: str) -> plt.Figure:
+    """One line per (x, y) curve and a dotted line for chance."""
     fig, ax = plt.subplots(figsize=(5, 4))
-    for label, s in scores.items():
-        fpr, tpr, _ = roc_curve(truth, s)
-        ax.plot(fpr, tpr, label=label)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    for label, (x, y) in curves.items():
+        ax.plot(x, y, label=label)
+    ax.plot(*chance, color="grey", linestyle=":", label="chance")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

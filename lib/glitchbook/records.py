@@ -8,12 +8,14 @@ import platform
 import resource
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from glitchbook.errors import ChecksumError
+from glitchbook.config import config_hash
+from glitchbook.errors import ChecksumError, GlitchbookError
 
 RECORD_NAME = "record.json"
 RUNS_DIR = Path("book/runs")  # the runs of this checkout (not committed)
@@ -39,17 +41,63 @@ class RunRecord:
     error: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
-    run_key: str | None = None  # set by the runner, for resuming
-    commit: str = ""  # the repository's commit when the run started (set by the runner)
-    machine: str = ""  # processor, cores and GPU of the machine that ran it (set by the runner)
+    run_key: str | None = None  # the runner's identity of the run, for resuming
+    commit: str = ""  # the repository's commit when the run started
+    machine: str = ""  # processor, cores and GPU of the machine that ran it
     published: str = ""  # when the run was published into the book (`glitchbook run --publish`)
-    options: dict[str, Any] = field(default_factory=dict)  # its `-p` parameters (by the runner)
+    options: dict[str, Any] = field(default_factory=dict)  # its `-p` parameters
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         self.versions = self.versions or package_versions()
         self.created = self.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@dataclass(frozen=True)
+class Start:
+    """When a run started (seconds since the epoch) and the code it started from."""
+
+    time: float
+    commit: str
+
+
+def start(root: str | os.PathLike = ".", *, now: bool = False) -> Start:
+    """When this process started (a notebook's kernel: its start-up counts), or `now`, and the
+    commit of the repository at `root` (else of the library's checkout)."""
+    import psutil
+
+    commit = git_commit(root)
+    if commit == "unknown":  # `root` is a copy, not a checkout
+        commit = git_commit(Path(__file__).parent)
+    return Start(time.time() if now else psutil.Process().create_time(), commit)
+
+
+def from_run(run_dir: str | os.PathLike, config: Any, metrics: dict[str, Any], *,
+             started: Start, device: str, run_key: str | None, options: dict[str, Any],
+             histories: Sequence[Any] = (), timings: dict[str, float] | None = None,
+             error: str | None = None) -> Path:
+    """Build and write the record of one run: what ran (`config`, a MethodConfig, and the
+    run's own `options`), where (`device`, resolved here), what it measured (`metrics`, the
+    training `histories`' time and throughput, extra `timings`) or why it failed (`error`)."""
+    from glitchbook.training import device_name
+
+    try:
+        used = device_name(device)
+    except GlitchbookError:  # a failed run asked for a device this machine lacks
+        used = device
+    found = dict(timings or {}, wall_seconds=time.time() - started.time)
+    if histories:
+        found["train_seconds"] = sum(h.seconds for h in histories)
+        found["samples_per_second"] = sum(h.samples_per_second for h in histories) / len(
+            histories)
+    record = RunRecord(
+        method=config.method, dataset=config.dataset, profile=config.profile, seed=config.seed,
+        device=used, config=config.as_dict(), config_hash=config_hash(config.as_dict()),
+        metrics=metrics, timings=found, status="failed" if error else "ok", error=error,
+        run_key=run_key, commit=started.commit, machine=machine(used),
+        options={k: v for k, v in options.items() if v is not None})
+    return write(run_dir, record)
 
 
 def package_versions() -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from glitchbook.records import PUBLISHED_DIR, RUNS_DIR, RunRecord, duration
-from glitchbook.runner import RunSpec, paths
+from glitchbook.runplan import RunSpec, paths
 
 
 def run_command(record: RunRecord, seeds: list[int] | None = None) -> str:
@@ -19,15 +19,20 @@ def run_command(record: RunRecord, seeds: list[int] | None = None) -> str:
     seeds = seeds or [record.seed]
     words = ["glitchbook", "run", "--methods", record.method, "--datasets", record.dataset,
              "--profile", record.profile, "--seeds", ",".join(map(str, seeds)),
-             "--device", record.device]
+             "--device", device_option(record)]
     for key, value in record.options.items():
         words += ["-p", f"{key}={value}"]
     return shlex.join(words)
 
 
 def _spec(record: RunRecord) -> RunSpec:
-    return RunSpec(record.method, record.dataset, record.profile, record.seed, record.device,
-                   dict(record.options))
+    return RunSpec(record.method, record.dataset, record.profile, record.seed,
+                   device_option(record), dict(record.options))
+
+
+def device_option(record: RunRecord) -> str:
+    """The `--device` that runs it again: the record's device without the GPU's name."""
+    return record.device.split(" (")[0]
 
 
 def notebook_path(record: RunRecord) -> Path:

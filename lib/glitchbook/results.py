@@ -10,113 +10,21 @@ as if they were comparable. Runs of one setting with several seeds are shown as 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import json
 import math
-import statistics
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import yaml
 from matplotlib.figure import Figure
 
 from glitchbook import methods, plots, reproduce
-from glitchbook.config import config_hash
-from glitchbook.errors import GlitchbookError
-from glitchbook.records import RunRecord, atomic_write_text, duration, load_book
+from glitchbook.papers import paper
+from glitchbook.records import RunRecord, atomic_write_text, load_book
+from glitchbook.status import changed_settings, provenance_line, settings_line, status_page
+from glitchbook.tables import Held, by_setting, markdown_table
 
 RESULTS_DIR = Path("book/runs/results")
-
-
-def paper(method: str) -> dict[str, Any]:
-    """The paper's numbers and claim for `method` (`papers/<method>.yaml`)."""
-    text = resources.files("glitchbook.papers").joinpath(f"{method}.yaml").read_text()
-    return yaml.safe_load(text)
-
-
-class Spread(float):
-    """A metric over seeds: behaves as its mean, and also carries the sample sd and n."""
-
-    sd: float
-    n: int
-    whole: bool  # every seed's value a whole number (a count, a k)
-
-    def __new__(cls, values: list[float]) -> Spread:
-        spread = super().__new__(cls, statistics.fmean(values))
-        spread.sd, spread.n = statistics.stdev(values), len(values)
-        spread.whole = all(float(v).is_integer() for v in values)
-        return spread
-
-
-@dataclasses.dataclass(frozen=True)
-class Held:
-    """A yes/no result over seeds: true in `k` of `n`; true as a whole only when always."""
-
-    k: int
-    n: int
-
-    def __bool__(self) -> bool:
-        return self.k == self.n
-
-    def __str__(self) -> str:
-        return "yes" if self else "no" if not self.k else f"in {self.k} of {self.n} seeds"
-
-
-def merge_seeds(metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """One metrics dict from several seeds' dicts: numbers become Spread, yes/no values Held,
-    nested dicts are merged key by key; other values are kept when equal, else listed."""
-    merged: dict[str, Any] = {}
-    for key in dict.fromkeys(k for m in metrics for k in m):
-        values = [m[key] for m in metrics if key in m]
-        if len(values) < 2:
-            merged[key] = values[0]
-        elif all(isinstance(v, dict) for v in values):
-            merged[key] = merge_seeds(values)
-        elif all(isinstance(v, bool) for v in values):
-            merged[key] = Held(sum(values), len(values))
-        elif all(isinstance(v, int | float) for v in values):
-            merged[key] = Spread(values)
-        elif all(v == values[0] for v in values):
-            merged[key] = values[0]
-        else:  # e.g. a delay in some seeds, never alarmed (None) in others: each seed's value
-            merged[key] = " / ".join(_fmt(v) for v in values)
-    return merged
-
-
-def by_setting(records: list[RunRecord]) -> list[tuple[RunRecord, list[int]]]:
-    """Completed records grouped by dataset, profile and config apart from the seed; each
-    group as one record (metrics merged over seeds) and its seeds."""
-    groups: dict[tuple, list[RunRecord]] = {}
-    for r in records:
-        setting = {k: v for k, v in r.config.items() if k != "seed"}
-        key = (r.dataset, r.profile, bool(r.published), config_hash(setting))
-        groups.setdefault(key, []).append(r)
-    merged = []
-    for group in groups.values():
-        group.sort(key=lambda r: r.seed)
-        record = dataclasses.replace(group[0]) if len(group) == 1 else dataclasses.replace(
-            group[0], metrics=merge_seeds([r.metrics for r in group]))
-        merged.append((record, [r.seed for r in group]))
-    return merged
-
-
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, Spread):
-        digits = 2 if value.whole else 4
-        return f"{value:.{digits}f} ± {value.sd:.{digits}f}"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A GitHub/MyST Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
@@ -302,62 +210,6 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
         parts += ["## Failed runs", ""]
         parts += [f"- `{r.dataset}` ({r.profile}, seed {r.seed}): {r.error}" for r in failed]
     return "\n".join(parts).rstrip() + "\n"
-
-
-def changed_settings(record: RunRecord) -> dict[str, tuple[Any, Any]]:
-    """The settings of a run that differ from its profile's preset (as the method defines it
-    now): name -> (the run's value, the preset's)."""
-    try:
-        preset = methods.get(record.method).module.from_parameters(
-            record.dataset, record.profile, record.seed).as_dict()
-    except GlitchbookError:  # a dataset or method this checkout no longer knows
-        return {}
-    preset = json.loads(json.dumps(preset))  # tuples as lists, as in the record
-    return {k: (v, preset[k]) for k, v in record.config.items()
-            if k != "seed" and k in preset and v != preset[k]}
-
-
-def settings_line(record: RunRecord) -> str:
-    """One line naming each setting changed from the profile's preset."""
-    changed = ", ".join(f"`{k}` {_setting_value(ours)} (preset {_setting_value(preset)})"
-                        for k, (ours, preset) in changed_settings(record).items())
-    return f"*Changed from the `{record.profile}` profile: {changed}.*"
-
-
-def _setting_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def provenance_line(record: RunRecord) -> str:
-    """Where and how a published run was made: commit, device, machine, wall time."""
-    seconds = record.timings.get("wall_seconds")
-    took = "" if seconds is None else f", {duration(seconds)}"
-    return (f"*Published run {record.published}: commit `{record.commit or 'unknown'}`, device "
-            f"`{record.device}`, {record.machine or 'machine not recorded'}{took}; "
-            f"torch {record.versions.get('torch', '?')}.*")
-
-
-def status_table(found: list[RunRecord]) -> str:
-    """Every run's state as a Markdown table: its settings changed from the profile's preset,
-    status, wall time, device, when written and published, and the failure if any."""
-    rows = [[r.method, r.dataset, r.profile,
-             ", ".join(f"{k}={_setting_value(v)}" for k, (v, _) in changed_settings(r).items()),
-             r.seed, r.status, duration(r.timings.get("wall_seconds")), r.device,
-             r.created[:16].replace("T", " "), r.published or "no",
-             r.error.splitlines()[0][:80] if r.error else ""] for r in found]
-    return markdown_table(["method", "dataset", "profile", "changed settings", "seed", "status",
-                           "wall time", "device", "written", "published", "failure"], rows)
-
-
-def status_page(root: str | Path = ".", runs: str | Path | None = None) -> str:
-    """The book's status page body: the table of every record, and the unreadable ones."""
-    unreadable: list[str] = []
-    found = load_book(root, runs=runs, unreadable=unreadable)
-    page = status_table(found) if found else "No run records yet: `glitchbook run`."
-    if unreadable:
-        page += "\n\n**Unreadable records (skipped):**\n\n" + "\n".join(
-            f"- {message}" for message in unreadable)
-    return page + "\n"
 
 
 def _setting(record: RunRecord) -> str:

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, TensorDataset
 from tqdm import tqdm
 
+from glitchbook.checks import check_choice, check_device, check_positive
 from glitchbook.errors import ConfigError, NonFiniteLossError
 
 
@@ -42,14 +43,12 @@ class History:
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """`auto` is CUDA when available, else CPU; `cuda` without a GPU is an error."""
-    name = str(device)
+    name = check_device(str(device))
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but no CUDA GPU is visible; "
                           "use 'auto' or 'cpu'")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"unknown device {name!r}; use 'auto', 'cpu' or 'cuda'")
     return torch.device(name)
 
 
@@ -82,13 +81,21 @@ def tensor_dataset(*arrays: np.ndarray) -> TensorDataset:
 
 
 @torch.no_grad()
-def in_batches(model: torch.nn.Module, images: np.ndarray | torch.Tensor,
-               method: str = "forward", *, batch_size: int = 1024) -> np.ndarray:
-    """`model.<method>` (forward, features, embed, ...) over `images` in eval mode on the CPU,
-    `batch_size` at a time, as one numpy array."""
-    model.cpu().eval()
-    batches = torch.as_tensor(images).split(batch_size)
-    return torch.cat([getattr(model, method)(b) for b in batches]).numpy()
+def in_batches(function: Callable[[torch.Tensor], torch.Tensor],
+               images: np.ndarray | torch.Tensor, *, device: str | torch.device = "auto",
+               batch_size: int = 1024) -> np.ndarray:
+    """`function` (a module, or a method of one: `model.embed`) over `images` on `device`, in
+    eval mode, `batch_size` at a time, as one numpy array; the module stays where it was."""
+    module = getattr(function, "__self__", function)
+    target = resolve_device(device)
+    home = next(module.parameters()).device
+    was_training = module.training
+    module.to(target).eval()
+    try:
+        batches = torch.as_tensor(images).split(batch_size)
+        return torch.cat([function(b.to(target)).cpu() for b in batches]).numpy()
+    finally:
+        module.to(home).train(was_training)
 
 
 def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128,
@@ -113,14 +120,12 @@ def fit(model: torch.nn.Module, data: Dataset, *, epochs: int, batch_size: int =
     model.to(target).train()
     params = [p for p in model.parameters() if p.requires_grad]
     # foreach: one vectorised update for all parameters (about a third faster on the CPU)
-    if optimizer == "adam":
+    if check_choice(optimizer, ("adam", "sgd"), "optimizer") == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay,
                                                       foreach=True)
-    elif optimizer == "sgd":
+    else:
         opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
                               foreach=True)
-    else:
-        raise ConfigError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
     folder = Path(checkpoint_dir) if checkpoint_dir else None
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
@@ -167,13 +172,6 @@ def recompute_batchnorm(model: torch.nn.Module, data: Dataset, *, batch_size: in
     for layer, m in zip(layers, momenta, strict=True):
         layer.momentum = m
     model.train(was_training)
-
-
-def check_positive(**values: float) -> None:
-    """ConfigError naming every value that is not positive."""
-    bad = {k: v for k, v in values.items() if not v > 0}
-    if bad:
-        raise ConfigError("must be positive: " + ", ".join(f"{k}={v}" for k, v in bad.items()))
 
 
 def shuffled_batches(data: Dataset, batch_size: int,

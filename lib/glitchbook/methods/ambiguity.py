@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from glitchbook import datasets, metrics, patterns
-from glitchbook.config import check_profile, override
+from glitchbook.checks import check_fraction
+from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import BinaryCNN
 from glitchbook.models.gan import GAN, fit_gan
@@ -51,27 +53,28 @@ def parse_pair(pair: str, n_classes: int = 10) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(MethodConfig):
     """One ambiguity-chapter run: one dataset, every pair x classifier width of it."""
 
-    dataset: str = "mnist-5k"
-    profile: str = "default"
-    seed: int = 0
+    method: ClassVar[str] = "ambiguity"
     pairs: tuple[str, ...] = PAIRS["mnist"]
-    nfs: tuple[int, ...] = (2,)
+    nfs: tuple[int, ...] = (2,)  # widths of the classifiers under test
     test_fraction: float = 0.2  # of a random split; a dataset with an official split keeps it
     max_images: int = 0  # 0 = all
+    # the classifier under test
     classifier_epochs: int = 30
     classifier_lr: float = 5e-4
     batch_size: int = 64
+    # the DCGAN (step 1) and GASTeN's stress term (step 2)
     gan_filters: int = 32
     z_dim: int = 64
     gan_lr: float = 2e-4
     step1_epochs: int = 40
     step2_epochs: int = 20
-    weight: float = 25.0
+    weight: float = 25.0  # of the stress term
     n_generated: int = 15000
-    band: float = 0.1
+    # ambiguity, realism and the search for patterns (UMAP x GMM)
+    band: float = 0.1  # ambiguous: |C(x) - 0.5| < band
     min_fid_images: int = 500
     max_cluster_images: int = 2000
     umap_neighbors: tuple[int, ...] = (5, 15)
@@ -80,14 +83,11 @@ class Config:
     gmm_k: tuple[int, ...] = (3, 5, 8, 12, 15)
 
     @classmethod
-    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
-        """The profile's preset for `dataset`, with overrides checked by name and type."""
-        datasets.spec(dataset)
-        check_profile(profile)
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
         fam = family(dataset)
         pairs, widths = PAIRS.get(fam, PAIRS["mnist"]), WIDTHS.get(fam, WIDTHS["mnist"])
         step1, step2 = PAPER_EPOCHS.get(fam, PAPER_EPOCHS["mnist"])
-        preset = {
+        return {
             "smoke": dict(pairs=pairs[1:2], nfs=widths[:1], max_images=2500, gan_filters=16,
                           step1_epochs=2, step2_epochs=2, n_generated=1500,
                           min_fid_images=100, max_cluster_images=300, umap_neighbors=(5,),
@@ -97,32 +97,34 @@ class Config:
                           step2_epochs=step2, classifier_epochs=5,
                           umap_neighbors=(5, 10, 25), umap_min_dist=(0.01, 0.1, 0.25),
                           umap_components=(5, 20, 60), max_cluster_images=5000),
-        }[profile]
-        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
-        for pair in config.pairs:
-            parse_pair(pair)
-        bad = [nf for nf in config.nfs if not isinstance(nf, int) or nf < 1]
-        if bad or not config.nfs:
+        }
+
+    def check(self, info: datasets.DatasetInfo) -> None:
+        if info.shape != (1, 28, 28):
+            raise ConfigError(f"GASTeN's DCGAN makes 1 x 28 x 28 images; {self.dataset} has "
+                              f"{info.shape}")
+        for pair in self.pairs:
+            parse_pair(pair, info.n_classes)
+        widths = WIDTHS.get(family(self.dataset), WIDTHS["mnist"])
+        bad = [nf for nf in self.nfs if not isinstance(nf, int) or nf < 1]
+        if bad or not self.nfs:
             raise ConfigError(f"nf must be positive integers (the paper: {widths}), got {bad}")
-        if not 0 < config.band < 0.5:
-            raise ConfigError(f"band must be between 0 and 0.5, got {config.band}")
-        return config
+        if not 0 < self.band < 0.5:
+            raise ConfigError(f"band must be between 0 and 0.5, got {self.band}")
+        check_fraction(self.test_fraction, "test_fraction")
 
     @property
     def space(self) -> patterns.SearchSpace:
         return patterns.SearchSpace(self.umap_neighbors, self.umap_min_dist,
                                     self.umap_components, self.gmm_k)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
 
-
-def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
-                    pair: str = "all", nf: int = 0) -> Config:
-    """The config of a notebook run from its papermill parameters (`pair` "all" or e.g. "7v1",
-    `nf` 0 for the profile's widths)."""
-    return Config.for_run(dataset, profile, seed=seed, pairs=None if pair == "all" else (pair,),
-                          nfs=None if nf == 0 else (nf,))
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
+                    pair: str | None = None, nf: int | None = None) -> Config:
+    """The config of a notebook run from its parameters (`pair` e.g. "7v1", `nf` a classifier
+    width; None: the profile's pairs and widths)."""
+    return Config.for_run(dataset, profile, seed, pairs=None if pair is None else (pair,),
+                          nfs=None if nf is None else (nf,))
 
 
 @dataclass(frozen=True)
@@ -137,18 +139,18 @@ class Pair:
     class_names: tuple[str, str]
 
 
-def load_data(config: Config) -> datasets.ImageDataset:
-    """The dataset, or a seeded subsample of `max_images` of it."""
-    data = datasets.load(config.dataset)
-    return datasets.subsample(data, config.max_images, np.random.default_rng(config.seed))
+def prepare(config: Config) -> dict[str, Pair]:
+    """Each pair of `config` from the dataset (a seeded subsample of `max_images` when set)."""
+    data = datasets.subsample(datasets.load(config.dataset), config.max_images,
+                              np.random.default_rng(config.seed))
+    return {name: load_pair(data, name, config.test_fraction, config.seed)
+            for name in config.pairs}
 
 
 def load_pair(data: datasets.ImageDataset, pair: str, test_fraction: float,
               seed: int) -> Pair:
     """The images of the pair's two classes, scaled to [-1, 1] (the GAN's range); the dataset's
     official split when it has one, else a seeded one."""
-    if data.shape != (1, 28, 28):
-        raise ConfigError(f"GASTeN's DCGAN makes 1 x 28 x 28 images; {data.name} has {data.shape}")
     pos, neg = parse_pair(pair, len(data.class_names))
     keep = np.flatnonzero((data.labels == pos) | (data.labels == neg))
     train, test = datasets.train_test(data.subset(keep), test_fraction,
@@ -179,6 +181,13 @@ class SettingResult:
         return f"{self.pair} nf{self.nf}"
 
 
+def run(config: Config, prepared: dict[str, Pair], *, device: str = "auto",
+        progress: bool = True) -> list[SettingResult]:
+    """Every pair of `prepared` in turn (`run_pair`)."""
+    return [result for pair in prepared.values()
+            for result in run_pair(config, pair, device=device, progress=progress)]
+
+
 def run_pair(config: Config, pair: Pair, *, device: str = "auto",
              progress: bool = True) -> list[SettingResult]:
     """Step 1 once for the pair, then per width: classifier, step 2, metrics, clustering."""
@@ -198,16 +207,16 @@ def run_pair(config: Config, pair: Pair, *, device: str = "auto",
             epochs=config.classifier_epochs, batch_size=config.batch_size,
             lr=config.classifier_lr, device=device, seed=config.seed,
             name=f"{pair.name} classifier nf={nf}", progress=progress)
-        test_probs = in_batches(classifier, pair.test_images)
+        test_probs = in_batches(classifier, pair.test_images, device=device)
         stressed = copy.deepcopy(gan)
         step2 = fit_gan(stressed, pair.train_images, epochs=config.step2_epochs,
                         batch_size=config.batch_size, classifier=classifier,
                         weight=config.weight, device=device, seed=config.seed + 1,
                         name=f"{pair.name} GASTeN nf={nf}, step 2", progress=progress)
         synthetic = stressed.sample(noise).numpy()
-        probs = in_batches(classifier, synthetic)
-        step1_probs = in_batches(classifier, step1_images)
-        real = in_batches(classifier, pair.train_images, "features")
+        probs = in_batches(classifier, synthetic, device=device)
+        step1_probs = in_batches(classifier, step1_images, device=device)
+        real = in_batches(classifier.features, pair.train_images, device=device)
         band = metrics.in_band(probs, config.band)
         found = {
             "accuracy": float(((test_probs > 0.5) == pair.test_labels).mean()),
@@ -219,9 +228,9 @@ def run_pair(config: Config, pair: Pair, *, device: str = "auto",
             "acd_step1": metrics.acd(step1_probs),
             "acd_synthetic": metrics.acd(probs),
             "n_synthetic": int(band.sum()),
-            "fid_step1": focd(classifier, step1_images.numpy(), real),
-            "fid_all": focd(classifier, synthetic, real),
-            "fid_borderline": (focd(classifier, synthetic[band], real)
+            "fid_step1": focd(classifier, step1_images.numpy(), real, device),
+            "fid_all": focd(classifier, synthetic, real, device),
+            "fid_borderline": (focd(classifier, synthetic[band], real, device)
                                if band.sum() >= config.min_fid_images else float("nan")),
             "gan_iterations_per_second": (step1.samples_per_second + step2.samples_per_second)
             / 2 / config.batch_size,
@@ -231,18 +240,20 @@ def run_pair(config: Config, pair: Pair, *, device: str = "auto",
         result = SettingResult(pair.name, nf, found, test_probs, step1_probs, synthetic, probs,
                                np.array([], int), None,
                                histories={"step1": step1, "step2": step2})
-        _cluster(result, classifier, config, progress)
+        _cluster(result, classifier, config, device, progress)
         results.append(result)
     return results
 
 
-def focd(classifier: BinaryCNN, images: np.ndarray, real_features: np.ndarray) -> float:
+def focd(classifier: BinaryCNN, images: np.ndarray, real_features: np.ndarray,
+         device: str = "auto") -> float:
     """GASTeN's FOCD: the Fréchet distance between `images` and the real images on the
     classifier's penultimate features (`real_features`, of the pair's training images)."""
-    return metrics.frechet_distance(in_batches(classifier, images, "features"), real_features)
+    return metrics.frechet_distance(in_batches(classifier.features, images, device=device),
+                                    real_features)
 
 
-def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config,
+def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config, device: str,
              progress: bool) -> None:
     """Embed the ambiguous synthetic images with the classifier, search UMAP x GMM, and keep
     the best clustering and its prototypes (a seeded sample of at most max_cluster_images)."""
@@ -254,7 +265,7 @@ def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config,
     empty = {"umap_n_neighbors": None, "umap_min_dist": None, "umap_n_components": None,
              "gmm_k": None, "silhouette": float("nan"), "davies_bouldin": float("nan")}
     try:
-        embedding = in_batches(classifier, result.synthetic[ambiguous], "features")
+        embedding = in_batches(classifier.features, result.synthetic[ambiguous], device=device)
         clustering = patterns.search(embedding, config.space, seed=config.seed,
                                      progress=progress)
     except ConfigError as err:  # too few ambiguous images: reported, not hidden
@@ -266,6 +277,6 @@ def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config,
                           davies_bouldin=clustering.davies_bouldin)
 
 
-def summarise(results: list[SettingResult]) -> dict[str, dict[str, float]]:
-    """Per setting ('7v1 nf2'): its metrics."""
-    return {r.key: r.metrics for r in results}
+def summarise(results: list[SettingResult]) -> dict:
+    """The record's metrics: per setting ('7v1 nf2'), its metrics."""
+    return {"models": {r.key: r.metrics for r in results}}

@@ -6,17 +6,23 @@ profiles shorten training and the attack's inner loop.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from glitchbook import datasets, metrics, novelty
-from glitchbook.config import check_profile, override
-from glitchbook.corruption import check_fraction
-from glitchbook.errors import ConfigError
+from glitchbook.checks import (
+    check_choice,
+    check_classes,
+    check_fraction,
+    check_normal_classes,
+    check_positive,
+)
+from glitchbook.config import MethodConfig
 from glitchbook.models.autoencoders import AE, AUTOENCODERS
-from glitchbook.training import History, check_positive, fit, tensor_dataset
+from glitchbook.training import History, fit, tensor_dataset
 
 MODEL_NAMES = tuple(AUTOENCODERS)
 BASELINE = "KNN (PyOD)"
@@ -24,13 +30,11 @@ EPSILON = {"fashion-mnist": 0.05}  # the authors' L-infinity budget; 0.2 for MNI
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(MethodConfig):
     """One ARAE-chapter run. `normal_classes` empty = each class in turn is the normal class;
     otherwise one run with those classes normal (the paper's multi-class setting)."""
 
-    dataset: str = "mnist-5k"
-    profile: str = "default"
-    seed: int = 0
+    method: ClassVar[str] = "arae"
     protocol: str = "p2"
     normal_classes: tuple[int, ...] = ()
     anomaly_fraction: float = 0.5
@@ -47,50 +51,52 @@ class Config:
     union: bool = False  # the paper's union model (L2 + L-infinity + spatial attacks)
 
     @classmethod
-    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
-        """The profile's preset for `dataset`, with overrides checked by name and type."""
-        datasets.spec(dataset)
-        check_profile(profile)
-        preset = {
-            "smoke": dict(epochs=15, steps=2, max_images=1500, classes=(1, 8), batch_size=64),
-            "default": dict(batch_size=64),  # 400 images a class: 256 would give 2 steps an epoch
-            "paper": dict(epochs=500, steps=40, test_fraction=1 / 7),
-        }[profile]
-        preset["epsilon"] = EPSILON.get(dataset, 0.2)
-        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
-        if config.protocol not in novelty.PROTOCOLS:
-            raise ConfigError(f"unknown protocol {config.protocol!r}; use p1 or p2")
-        check_fraction(config.anomaly_fraction, "anomaly_fraction")
-        check_positive(epochs=config.epochs)
-        if config.epsilon <= 0 or config.steps < 1:
-            raise ConfigError(f"epsilon must be positive and steps at least 1, got "
-                              f"{config.epsilon}, {config.steps}")
-        return config
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
+        epsilon = EPSILON.get(dataset, 0.2)
+        return {"smoke": dict(epochs=15, steps=2, max_images=1500, classes=(1, 8), batch_size=64,
+                              epsilon=epsilon),
+                # 400 images a class: a batch of 256 would give 2 steps an epoch
+                "default": dict(batch_size=64, epsilon=epsilon),
+                "paper": dict(epochs=500, steps=40, test_fraction=1 / 7, epsilon=epsilon)}
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def check(self, info: datasets.DatasetInfo) -> None:
+        check_choice(self.protocol, novelty.PROTOCOLS, "protocol")
+        check_fraction(self.anomaly_fraction, "anomaly_fraction")
+        check_fraction(self.test_fraction, "test_fraction")
+        check_positive(epochs=self.epochs, epsilon=self.epsilon, steps=self.steps)
+        if self.normal_classes:
+            check_normal_classes(self.normal_classes, info.n_classes, self.dataset)
+        check_classes(self.classes, info.n_classes, self.dataset)
 
 
-def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
-                    normal_classes: str | list[int] = "each", **parameters) -> Config:
-    """The config of a notebook run from its papermill parameters (`normal_classes` "each"
-    or a list, `protocol`, `anomaly_fraction`, `epsilon`, `epochs`; None keeps the preset)."""
-    chosen = () if normal_classes == "each" else tuple(normal_classes)
-    return Config.for_run(dataset, profile, seed=seed, normal_classes=chosen, **parameters)
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
+                    protocol: str | None = None, normal_classes: list[int] | None = None,
+                    anomaly_fraction: float | None = None, epsilon: float | None = None,
+                    epochs: int | None = None, steps: int | None = None) -> Config:
+    """The config of a notebook run from its parameters (`normal_classes` None: each class in
+    turn; None elsewhere: the profile's preset)."""
+    return Config.for_run(dataset, profile, seed, protocol=protocol,
+                          normal_classes=normal_classes, anomaly_fraction=anomaly_fraction,
+                          epsilon=epsilon, epochs=epochs, steps=steps)
 
 
-def load(config: Config) -> datasets.ImageDataset:
-    """The dataset, subsampled to `max_images` (seeded) when set."""
-    return datasets.subsample(datasets.load(config.dataset), config.max_images,
+@dataclass(frozen=True)
+class Prepared:
+    """The dataset (subsampled when `max_images` is set) and the normal sets to run."""
+
+    data: datasets.ImageDataset
+    normal_sets: list[tuple[int, ...]]
+
+
+def prepare(config: Config) -> Prepared:
+    """Load the dataset (a seeded subsample of `max_images` when set) and list the normal sets:
+    each class in turn, or the one given set."""
+    data = datasets.subsample(datasets.load(config.dataset), config.max_images,
                               np.random.default_rng(config.seed))
-
-
-def normal_sets(config: Config, data: datasets.ImageDataset) -> list[tuple[int, ...]]:
-    """The normal-class sets to run: each class in turn, or the one given set."""
     if config.normal_classes:
-        return [novelty.check_classes(data, config.normal_classes)]
+        return Prepared(data, [tuple(sorted(set(config.normal_classes)))])
     classes = config.classes or tuple(np.unique(data.labels).tolist())
-    return [novelty.check_classes(data, (c,)) for c in classes]
+    return Prepared(data, [(c,) for c in classes])
 
 
 def build(name: str, config: Config, shape) -> AE:
@@ -114,6 +120,13 @@ class ClassResult:
     histories: dict[str, History]
     scores: dict[str, np.ndarray]
     metrics: dict[str, dict[str, float]]
+
+
+def run(config: Config, prepared: Prepared, *, device: str = "auto",
+        progress: bool = True) -> list[ClassResult]:
+    """Every normal set of `prepared` in turn (`run_normal_set`)."""
+    return [run_normal_set(config, prepared.data, normal, device=device, progress=progress)
+            for normal in prepared.normal_sets]
 
 
 def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[int, ...], *,
@@ -147,22 +160,23 @@ def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[in
     return ClassResult(normal, split, models, histories, scores, result)
 
 
-def summarise(results: list[ClassResult], protocol: str) -> dict[str, dict[str, float]]:
-    """Per model: AUROC of each normal set (`auroc_class_<c>`), their mean, and F1 for p1."""
+def summarise(results: list[ClassResult]) -> dict:
+    """The record's metrics: per model, the AUROC of each normal set (`auroc_class_<c>`),
+    their mean, and F1 likewise under protocol p1; ARAE's training time over DAE's."""
     table: dict[str, dict[str, float]] = {}
     for r in results:
         key = "-".join(map(str, r.normal))
-        for name, m in r.metrics.items():
+        for name, found in r.metrics.items():
             row = table.setdefault(name, {})
-            row[f"auroc_class_{key}"] = m["auroc"]
-            if protocol == "p1":
-                row[f"f1_class_{key}"] = m["f1"]
+            row.update({f"{metric}_class_{key}": value for metric, value in found.items()})
     for row in table.values():
         for metric in ("auroc", "f1"):
             values = [v for k, v in row.items() if k.startswith(f"{metric}_class_")]
             if values:
                 row[f"{metric}_mean"] = float(np.mean(values))
-    return table
+    protocol = results[0].split.protocol if results else ""
+    return {"models": table, "arae_dae_time_ratio": epoch_time_ratio(results),
+            "protocol": protocol}
 
 
 def epoch_time_ratio(results: list[ClassResult], numerator: str = "ARAE",

@@ -8,61 +8,32 @@ error is computed on that scale.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from glitchbook import datasets, metrics
-from glitchbook.config import check_profile, independent_rngs, override
+from glitchbook.checks import check_choices, check_fraction, check_positive
+from glitchbook.config import MethodConfig, independent_rngs, override
 from glitchbook.corruption import (
     SystematicCorruption,
     TrustedSet,
-    check_fraction,
     recipe,
     systematic_outliers,
     trusted_set,
 )
 from glitchbook.errors import ConfigError
-from glitchbook.models.vaes import MODELS, ImageVAE
-from glitchbook.training import History, check_positive, fit, tensor_dataset
+from glitchbook.models import MODELS, ImageVAE
+from glitchbook.papers import paper
+from glitchbook.training import History, fit, tensor_dataset
 
 MODEL_NAMES = tuple(MODELS)
 PAPER_EPOCHS = {"fashion": 100, "frey": 300, "shapes": 200}
 
-# The authors' per-dataset settings (args_run.json of their 35 % example runs). Warm-ups are
-# (delay, ratio) with the delay as a share of all epochs, so they scale with a profile's epochs.
-# `l2` (weight decay) acts on the authors' batch-summed loss and is divided by the batch size
-# here; the other weights multiply per-image terms (CCVAE's `supervision` is its q_y_x_coeff,
-# per trusted image). CLSVAE's trusted dirty images weigh max(1, clean / dirty) of the trusted
-# set in its supervised term (their `use_sup_weights`).
-SETTINGS: dict[str, dict[str, dict]] = {
-    "fashion": {
-        "VAE": dict(kl_warmup=(0.2, 0.5), l2=100.0),
-        "CVAE": dict(kl_warmup=(0.05, 0.2), prior_scale=0.5),
-        "VAE-GMM": dict(kl_warmup=(0.05, 0.2), supervision=100.0, clean_scale=0.5),
-        "CCVAE": dict(supervision=2.5e5),
-        "CLSVAE": dict(kl_warmup=(0.05, 0.5), supervision=100.0, independence=1000.0,
-                       independence_warmup=(0.05, 0.5), clean_prior_scale=0.2, eps_scale=0.1),
-    },
-    "frey": {
-        "VAE": dict(kl_warmup=(20 / 300, 0.5), l2=100.0),
-        "CVAE": dict(kl_warmup=(10 / 300, 0.2), prior_scale=0.2),
-        "VAE-GMM": dict(kl_warmup=(10 / 300, 0.2), supervision=1000.0, clean_scale=0.6),
-        "CCVAE": dict(supervision=1e4),
-        "CLSVAE": dict(kl_warmup=(10 / 300, 0.2), supervision=1000.0, independence=1000.0,
-                       independence_warmup=(10 / 300, 0.5), clean_prior_scale=0.2,
-                       eps_scale=0.6),
-    },
-    "shapes": {
-        "VAE": dict(kl_warmup=(0.05, 0.5), l2=35.0),
-        "CVAE": dict(kl_warmup=(0.05, 0.5), prior_scale=0.5),
-        "VAE-GMM": dict(kl_warmup=(0.05, 0.5), supervision=1000.0, clean_scale=0.9),
-        "CCVAE": dict(supervision=5e4),
-        "CLSVAE": dict(kl_warmup=(0.05, 0.5), supervision=1000.0, independence=100.0,
-                       independence_warmup=(0.05, 0.5), clean_prior_scale=0.5, eps_scale=0.5),
-    },
-}
+# The authors' settings of each model per dataset family (`settings` in papers/clsvae.yaml).
+SETTINGS: dict[str, dict[str, dict]] = paper("clsvae")["settings"]
 
 
 def family(dataset: str) -> str:
@@ -71,13 +42,11 @@ def family(dataset: str) -> str:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(MethodConfig):
     """One CLSVAE-chapter run. `trusted` is the number of labelled images per stratum (each
     clean class and each corruption pattern); `corruption` the share of images corrupted."""
 
-    dataset: str = "mnist-5k"
-    profile: str = "default"
-    seed: int = 0
+    method: ClassVar[str] = "clsvae"
     corruption: float = 0.35
     trusted: int = 10
     epochs: int = 100
@@ -87,39 +56,54 @@ class Config:
     lr: float = 1e-3
     latent_dim: int = 15
     models: tuple[str, ...] = MODEL_NAMES
-    settings: dict = field(default_factory=dict, compare=False)
+    settings: dict = field(default_factory=dict, compare=False)  # per model: the authors'
 
     @classmethod
-    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
-        """The profile's preset for `dataset`, with overrides checked by name and type."""
-        datasets.spec(dataset)
-        check_profile(profile)
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
         fam = family(dataset)
-        preset = {
-            "smoke": dict(epochs=20, max_images=800),
-            "default": dict(epochs=100),
-            "paper": dict(epochs=PAPER_EPOCHS[fam], test_fraction=1 / 7 if fam == "fashion"
-                          else 0.1),
-        }[profile]
-        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
-        check_fraction(config.corruption, "corruption")
-        check_fraction(config.test_fraction, "test_fraction")
-        check_positive(epochs=config.epochs, trusted=config.trusted)
-        unknown = sorted(set(config.models) - set(MODEL_NAMES))
-        if unknown:
-            raise ConfigError(f"unknown model(s) {unknown}; known: {', '.join(MODEL_NAMES)}")
-        settings = {m: dict(SETTINGS[fam][m]) for m in config.models}
-        return override(config, settings=settings) if not config.settings else config
+        return {"smoke": dict(epochs=20, max_images=800),
+                "default": dict(epochs=100),
+                "paper": dict(epochs=PAPER_EPOCHS[fam],
+                              test_fraction=1 / 7 if fam == "fashion" else 0.1)}
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    @classmethod
+    def for_run(cls, dataset: str, profile: str = "default", seed: int = 0,
+                **overrides) -> Config:
+        """The profile's preset, checked overrides, and each model's settings for `dataset`."""
+        config = super().for_run(dataset, profile, seed, **overrides)
+        if config.settings:
+            return config
+        fam = family(dataset)
+        return override(config, settings={m: dict(SETTINGS[fam][m]) for m in config.models})
+
+    def check(self, info: datasets.DatasetInfo) -> None:
+        check_fraction(self.corruption, "corruption")
+        check_fraction(self.test_fraction, "test_fraction")
+        check_positive(epochs=self.epochs, trusted=self.trusted)
+        check_choices(self.models, MODEL_NAMES, "model")
+        most = trusted_capacity(self, info)
+        if self.trusted > most:
+            raise ConfigError(f"trusted={self.trusted} images per stratum is more than the "
+                              f"training split of {self.dataset} holds: its smallest stratum "
+                              f"(a clean class or a corruption pattern) has about {most}")
 
 
-def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
-                    **parameters) -> Config:
-    """The config of a notebook run from its papermill parameters (`corruption`, `trusted`,
-    `epochs`; None keeps the profile's preset): the runner checks it before anything runs."""
-    return Config.for_run(dataset, profile, seed=seed, **parameters)
+def trusted_capacity(config: Config, info: datasets.DatasetInfo) -> int:
+    """About how many training images the smallest stratum holds: a clean class (the
+    dataset's smallest) or one corruption pattern, on average over the draws."""
+    n = min(config.max_images or info.n_images, info.n_images)
+    train = n * (1 - config.test_fraction)
+    clean = train * (1 - config.corruption) * info.smallest_class / info.n_images
+    patterns = len(recipe(config.dataset)[0])
+    return int(min(clean, train * config.corruption / patterns))
+
+
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
+                    corruption: float | None = None, trusted: int | None = None,
+                    epochs: int | None = None) -> Config:
+    """The config of a notebook run from its parameters (None: the profile's preset)."""
+    return Config.for_run(dataset, profile, seed, corruption=corruption, trusted=trusted,
+                          epochs=epochs)
 
 
 @dataclass(frozen=True)
@@ -276,3 +260,35 @@ def no_repair_error(prepared: Prepared, split: str = "test") -> float:
     return metrics.repair_error(prepared.standardise(prepared.data.images[rows][truth]),
                                 prepared.standardise(c.images[rows][truth]),
                                 c.mask[rows][truth], binary=prepared.binary)
+
+
+@dataclass
+class Results:
+    """Every model trained and evaluated on the test split, and the no-repair baseline."""
+
+    prepared: Prepared
+    trained: dict[str, tuple[ImageVAE, History]]
+    evaluations: dict[str, Evaluation]
+    no_repair: float
+
+    @property
+    def histories(self) -> list[History]:
+        return [h for _, h in self.trained.values()]
+
+
+def run(config: Config, prepared: Prepared, *, device: str = "auto",
+        progress: bool = True) -> Results:
+    """Train every model of `config`, evaluate each on the test split."""
+    trained = train(config, prepared, device=device, progress=progress)
+    evaluations = {name: evaluate(model, prepared) for name, (model, _) in trained.items()}
+    return Results(prepared, trained, evaluations, no_repair_error(prepared))
+
+
+def summarise(results: Results) -> dict:
+    """The record's metrics: each model's (and leaving the data dirty: "no repair"), the
+    share of dirty images overall and in the test split."""
+    c, test = results.prepared.corruption, results.prepared.test
+    return {"models": {**{n: e.metrics for n, e in results.evaluations.items()},
+                       "no repair": {"smse_dirty": results.no_repair}},
+            "no_repair_error": results.no_repair, "dirty_share": c.fraction,
+            "test_dirty_share": float(c.is_outlier[test].mean())}

@@ -8,7 +8,8 @@ reconstruction-error rate, and two-sample tests (MMD, per-dimension KS) on the e
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,83 +17,85 @@ from scipy import stats
 from sklearn.metrics import f1_score, roc_auc_score
 from tqdm import tqdm
 
-from glitchbook import datasets, drift
-from glitchbook.config import check_profile, override
-from glitchbook.corruption import camera_faults
+from glitchbook import datasets, drift_analysis, image_folders
+from glitchbook.checks import (
+    check_choice,
+    check_choices,
+    check_classes,
+    check_fraction,
+    check_positive,
+    check_range,
+)
+from glitchbook.config import MethodConfig
+from glitchbook.corruption import CAMERA_FAULTS, camera_faults
 from glitchbook.errors import ConfigError
 from glitchbook.models.conv_autoencoders import DRIFT_MODELS, ConvAE, build
-from glitchbook.training import (
-    History,
-    check_positive,
-    fit,
-    in_batches,
-    progress_interval,
-    tensor_dataset,
-)
+from glitchbook.training import History, fit, in_batches, progress_interval, tensor_dataset
 
 DETECTORS = ("silhouette k", "error rate", "MMD", "KS")
 # The authors' DBSCAN settings (eps, min_samples) for the 8- and 32-dimensional codes.
 DBSCAN = {"small": dict(eps=2.5, min_samples=10), "big": dict(eps=5.0, min_samples=20),
           "vae": dict(eps=5.0, min_samples=20)}
-STREAMS = {"new class": drift.NEW, "anomalies": drift.ANOMALY}
+STREAMS = {"new class": drift_analysis.NEW, "anomalies": drift_analysis.ANOMALY}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(MethodConfig):
     """One drift-chapter run: one dataset, one good class and one new class, every model."""
 
-    dataset: str = "mnist-5k"
-    profile: str = "default"
-    seed: int = 0
+    method: ClassVar[str] = "drift"
     models: tuple[str, ...] = tuple(DRIFT_MODELS)
     good_class: int = 1
     new_class: int = 7
     image_size: int = 0  # resize to this (MVTec); 0 = as loaded
+    # training, on the good class only
     epochs: int = 30
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-5
     train_fraction: float = 0.6  # of the good class; the rest is split into calibration/stream
-    k_max: int = drift.K_MAX
-    percentile: float = 99.0
-    fault: str = "mixed"
+    # clustering and the anomaly threshold
+    k_max: int = drift_analysis.K_MAX
+    percentile: float = 99.0  # of the calibration images' errors
+    fault: str = "mixed"  # the generated camera faults
     strength: float = 1.0
+    # the stream and its detectors
     windows: int = 20
     window_size: int = 50
     change_at: int = 10
-    share: float = 0.3
+    share: float = 0.3  # of each window's images drifted from `change_at` on
     alpha: float = 0.05
     permutations: int = 200
 
     @classmethod
-    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
-        """The profile's preset for `dataset`, with overrides checked by name and type."""
-        datasets.spec(dataset)
-        check_profile(profile)
-        preset = {"smoke": dict(epochs=3, windows=8, change_at=4, window_size=30,
-                                permutations=50, k_max=4),
-                  "default": {},
-                  "paper": dict(epochs=200, image_size=64 if dataset.startswith("mvtec:")
-                                else 0)}[profile]
-        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
-        unknown = sorted(set(config.models) - set(DRIFT_MODELS))
-        if unknown or not config.models:
-            raise ConfigError(f"unknown model(s) {unknown}; use {', '.join(DRIFT_MODELS)}")
-        if config.good_class == config.new_class:
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
+        return {"smoke": dict(epochs=3, windows=8, change_at=4, window_size=30,
+                              permutations=50, k_max=4),
+                "default": {},
+                "paper": dict(epochs=200, image_size=64 if dataset.startswith("mvtec:") else 0)}
+
+    def check(self, info: datasets.DatasetInfo) -> None:
+        check_choices(self.models, tuple(DRIFT_MODELS), "model")
+        check_classes((self.good_class, self.new_class), info.n_classes, self.dataset)
+        if self.good_class == self.new_class:
             raise ConfigError("good_class and new_class must differ")
-        check_positive(epochs=config.epochs)
-        return config
+        check_positive(epochs=self.epochs, windows=self.windows, window_size=self.window_size)
+        check_fraction(self.train_fraction, "train_fraction")
+        check_fraction(self.share, "share")
+        check_fraction(self.alpha, "alpha")
+        check_range(self.percentile, 0, 100, "percentile")
+        check_range(self.change_at, 1, self.windows - 1, "change_at")
+        check_choice(self.fault, ("mixed", *CAMERA_FAULTS), "camera fault")
+        check_positive(strength=self.strength, permutations=self.permutations)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
 
-
-def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
-                    model: str = "all", **parameters) -> Config:
-    """The config of a notebook run from its papermill parameters (`model` "all" or one of
-    small, big, vae; `good_class`, `new_class`, `epochs`; None keeps the preset)."""
-    return Config.for_run(dataset, profile, seed=seed,
-                          models=None if model == "all" else (model,), **parameters)
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
+                    model: str | None = None, good_class: int | None = None,
+                    new_class: int | None = None, epochs: int | None = None) -> Config:
+    """The config of a notebook run from its parameters (`model` one of small, big, vae;
+    None: all three, or the profile's preset)."""
+    return Config.for_run(dataset, profile, seed, models=None if model is None else (model,),
+                          good_class=good_class, new_class=new_class, epochs=epochs)
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,6 @@ def prepare(config: Config) -> Prepared:
     defect images when the dataset is MVTec AD, else generated camera faults."""
     options = {"size": config.image_size} if config.image_size else {}
     data = datasets.load(config.dataset, **options)
-    for c in (config.good_class, config.new_class):
-        if not 0 <= c < len(data.class_names):
-            raise ConfigError(f"class {c} is not one of {data.name}'s "
-                              f"{len(data.class_names)} classes")
     rng = np.random.default_rng(config.seed)
     good = data.images[data.labels == config.good_class]
     good = good[rng.permutation(len(good))]
@@ -123,7 +122,7 @@ def prepare(config: Config) -> Prepared:
     n_cal = (len(good) - n_train) // 2
     held_out = good[n_train + n_cal:]
     if config.dataset.startswith("mvtec:"):
-        anomalies = datasets.load_mvtec_defects(config.dataset.removeprefix("mvtec:"),
+        anomalies = image_folders.load_mvtec_defects(config.dataset.removeprefix("mvtec:"),
                                                 data.class_names[config.good_class],
                                                 size=data.shape[-1])
     else:
@@ -142,7 +141,7 @@ class ModelResult:
     model: ConvAE
     history: History
     metrics: dict[str, float]
-    projection: drift.Projection  # of the held-out good and new-class images
+    projection: drift_analysis.Projection  # of the held-out good and new-class images
     truth: np.ndarray  # 0 good, 1 new class, for the projection's points
     clusters: np.ndarray
     silhouettes: dict[int, float]
@@ -161,22 +160,23 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
                   weight_decay=config.weight_decay, device=device, seed=config.seed,
                   name=f"{name} {type(model).__name__}", progress=progress)
     new = prepared.new[:len(prepared.good)]
-    embeddings = in_batches(model, np.concatenate([prepared.good, new]), "embed")
+    embeddings = in_batches(model.embed, np.concatenate([prepared.good, new]), device=device)
     truth = np.r_[np.zeros(len(prepared.good), int), np.ones(len(new), int)]
-    projection = drift.project(embeddings)
-    k, silhouettes, clusters = drift.silhouette_k(projection, config.k_max, seed=config.seed)
-    threshold = drift.error_threshold(in_batches(model, prepared.calibration, "errors"),
-                                      config.percentile)
-    errors = {"good": in_batches(model, prepared.good, "errors"),
-              "new class": in_batches(model, new, "errors"),
-              "anomalies": in_batches(model, prepared.anomalies, "errors")}
+    projection = drift_analysis.project(embeddings)
+    k, silhouettes, clusters = drift_analysis.silhouette_k(projection, config.k_max,
+                                                           seed=config.seed)
+    sets = {"calibration": prepared.calibration, "good": prepared.good, "new class": new,
+            "anomalies": prepared.anomalies}
+    errors = {part: in_batches(model.outlier_scores, images, device=device)
+              for part, images in sets.items()}
+    threshold = drift_analysis.error_threshold(errors.pop("calibration"), config.percentile)
     is_anomaly = np.r_[np.zeros(len(errors["good"])), np.ones(len(errors["anomalies"]))]
     scores = np.r_[errors["good"], errors["anomalies"]]
     found = {
         "explained_variance": projection.explained_variance,
         "k_silhouette": k, "k_true": 2,
-        "k_bic": drift.bic_k(projection.points, config.k_max, seed=config.seed),
-        "k_dbscan": drift.dbscan_k(projection.scaled, **DBSCAN[name]),
+        "k_bic": drift_analysis.bic_k(projection.points, config.k_max, seed=config.seed),
+        "k_dbscan": drift_analysis.dbscan_k(projection.scaled, **DBSCAN[name]),
         "anomaly_f1": float(f1_score(is_anomaly, scores > threshold)),
         "anomaly_auroc": float(roc_auc_score(is_anomaly, scores)),
         "good_error": float(errors["good"].mean()),
@@ -184,16 +184,17 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
     }
     result = ModelResult(name, model, history, found, projection, truth, clusters, silhouettes,
                          threshold, errors)
-    reference = in_batches(model, prepared.calibration, "embed")
+    reference = in_batches(model.embed, prepared.calibration, device=device)
     for stream_name, kind in STREAMS.items():
-        pool = prepared.new if kind == drift.NEW else prepared.anomalies
-        stream = drift.make_stream(prepared.good, pool, kind, windows=config.windows,
+        pool = prepared.new if kind == drift_analysis.NEW else prepared.anomalies
+        stream = drift_analysis.make_stream(prepared.good, pool, kind, windows=config.windows,
                                    size=config.window_size, change_at=config.change_at,
                                    share=config.share, seed=config.seed)
         result.streams[stream_name] = monitor(model, stream, reference, threshold, config,
-                                              progress=progress, name=f"{name}, {stream_name}")
+                                              device=device, progress=progress,
+                                              name=f"{name}, {stream_name}")
         for detector in DETECTORS:
-            delay, false_alarms = drift.delay_and_false_alarms(
+            delay, false_alarms = drift_analysis.delay_and_false_alarms(
                 result.streams[stream_name]["alarms"][detector], stream.change_at)
             found[detector_key("delay", stream_name, detector)] = delay
             found[detector_key("false_alarms", stream_name, detector)] = false_alarms
@@ -205,8 +206,9 @@ def detector_key(measure: str, stream: str, detector: str) -> str:
     return f"{measure}_{stream}_{detector}".replace(" ", "_")
 
 
-def monitor(model: ConvAE, stream: drift.Stream, reference: np.ndarray, threshold: float,
-            config: Config, *, progress: bool = True, name: str = "stream") -> dict:
+def monitor(model: ConvAE, stream: drift_analysis.Stream, reference: np.ndarray, threshold: float,
+            config: Config, *, device: str = "auto", progress: bool = True,
+            name: str = "stream") -> dict:
     """Each detector's statistic and alarm on every window of `stream`: the number of
     clusters by silhouette on the reference plus the window (alarm when it changes from the
     previous window, as the authors), the share of windows' images above the error threshold
@@ -216,17 +218,17 @@ def monitor(model: ConvAE, stream: drift.Stream, reference: np.ndarray, threshol
     statistics = {d: [] for d in DETECTORS}
     for images in tqdm(stream.images, desc=name, unit="window", disable=not progress,
                        mininterval=progress_interval()):
-        embedded = in_batches(model, images, "embed")
-        joint = drift.project(np.concatenate([reference, embedded]))
-        statistics["silhouette k"].append(drift.silhouette_k(joint, config.k_max,
+        embedded = in_batches(model.embed, images, device=device)
+        joint = drift_analysis.project(np.concatenate([reference, embedded]))
+        statistics["silhouette k"].append(drift_analysis.silhouette_k(joint, config.k_max,
                                                              seed=config.seed)[0])
-        flagged = int((in_batches(model, images, "errors") > threshold).sum())
+        flagged = int((in_batches(model.outlier_scores, images, device=device) > threshold).sum())
         statistics["error rate"].append(stats.binomtest(flagged, len(images), expected,
                                                         alternative="greater").pvalue)
-        statistics["MMD"].append(drift.mmd_test(reference, embedded,
+        statistics["MMD"].append(drift_analysis.mmd_test(reference, embedded,
                                                 permutations=config.permutations,
                                                 seed=config.seed))
-        statistics["KS"].append(drift.ks_test(reference, embedded))
+        statistics["KS"].append(drift_analysis.ks_test(reference, embedded))
     ks = np.array(statistics["silhouette k"])
     alarms = {"silhouette k": np.r_[False, ks[1:] != ks[:-1]]}
     for detector in DETECTORS[1:]:
@@ -235,9 +237,16 @@ def monitor(model: ConvAE, stream: drift.Stream, reference: np.ndarray, threshol
             "change_at": stream.change_at, "kinds": stream.kinds}
 
 
-def summarise(results: list[ModelResult]) -> dict[str, dict[str, float]]:
-    """Per model: its metrics."""
-    return {r.name: r.metrics for r in results}
+def run(config: Config, prepared: Prepared, *, device: str = "auto",
+        progress: bool = True) -> list[ModelResult]:
+    """Every model of `config` in turn (`run_model`)."""
+    return [run_model(config, prepared, name, device=device, progress=progress)
+            for name in config.models]
+
+
+def summarise(results: list[ModelResult]) -> dict:
+    """The record's metrics: per model, its metrics; and each claim of the reference, checked."""
+    return {"models": {r.name: r.metrics for r in results}, "claims": claims(results)}
 
 
 def claims(results: list[ModelResult]) -> dict[str, bool]:

@@ -10,19 +10,29 @@ one class of the paper's partner dataset when available offline, else of generat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from glitchbook import datasets, influence, metrics
-from glitchbook.config import check_profile, override
-from glitchbook.corruption import GLITCH_KINDS, Glitches, check_fraction, inject_glitches
+from glitchbook import datasets, metrics, signals, tracin
+from glitchbook.checks import (
+    check_choice,
+    check_choices,
+    check_fraction,
+    check_positive,
+    check_range,
+)
+from glitchbook.config import MethodConfig
+from glitchbook.corruption import GLITCH_KINDS, Glitches, inject_glitches
 from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import CLASSIFIERS
-from glitchbook.training import History, check_positive, fit, tensor_dataset
+from glitchbook.training import History, fit, tensor_dataset
 
 CLEANLAB = "cleanlab"  # its label-quality ranking, top-k flagged like the signals
 CLEANLAB_OWN = "cleanlab, own k"  # find_label_issues: confident learning picks how many to flag
@@ -36,12 +46,10 @@ OOD_SOURCE = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}  # the authors
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(MethodConfig):
     """One influence-chapter run: one dataset, each glitch type of `glitches` in turn."""
 
-    dataset: str = "mnist-5k"
-    profile: str = "default"
-    seed: int = 0
+    method: ClassVar[str] = "influence"
     model: str = "resnet20"
     glitches: tuple[str, ...] = GLITCH_KINDS
     rate: float = 0.1
@@ -58,46 +66,37 @@ class Config:
     gradients: str = "fast"  # fast: last layer (checkpoint outputs); full: layer3.2 and fc
 
     @classmethod
-    def for_run(cls, dataset: str, profile: str = "default", **overrides) -> Config:
-        """The profile's preset for `dataset`, with overrides checked by name and type."""
-        datasets.spec(dataset)
-        check_profile(profile)
-        model = overrides.get("model") or cls.model
-        if model not in CLASSIFIERS:
-            raise ConfigError(f"unknown model {model!r}; known: {', '.join(CLASSIFIERS)}")
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
+        """Learning rate and epochs follow the model (`MODEL_SETTINGS`), but for smoke runs."""
+        model = check_choice(options.get("model", cls.model), tuple(CLASSIFIERS), "model")
         lr, epochs = MODEL_SETTINGS[model]
-        preset = {"smoke": dict(epochs=3, max_images=800, lr=0.05),
-                  "default": dict(lr=lr, epochs=epochs),
-                  "paper": dict(lr=lr, epochs=epochs, max_images=7000, cleanlab_folds=5)}[profile]
-        config = override(cls(dataset=dataset, profile=profile, **preset), **overrides)
-        check_fraction(config.rate, "glitch rate")
-        check_positive(epochs=config.epochs)
-        if config.gradients not in GRADIENTS:
-            raise ConfigError(f"unknown gradients {config.gradients!r}; use fast or full")
-        if config.gradients == "full" and config.model != "resnet20":
+        return {"smoke": dict(epochs=3, max_images=800, lr=0.05),
+                "default": dict(lr=lr, epochs=epochs),
+                "paper": dict(lr=lr, epochs=epochs, max_images=7000, cleanlab_folds=5)}
+
+    def check(self, info: datasets.DatasetInfo) -> None:
+        check_fraction(self.rate, "glitch rate")
+        check_positive(epochs=self.epochs)
+        check_choice(self.gradients, GRADIENTS, "gradients")
+        if self.gradients == "full" and self.model != "resnet20":
             raise ConfigError("full gradients name ResNet-20's layers; use gradients='fast' for "
-                              f"{config.model}")
-        if not 0 <= config.momentum < 1:
-            raise ConfigError(f"momentum must lie in [0, 1), got {config.momentum}")
-        if not 1 <= config.noisy_classes <= 10:
-            raise ConfigError(f"noisy_classes must lie in 1..10, got {config.noisy_classes}")
-        if config.cleanlab_folds < 2:
-            raise ConfigError(f"cleanlab_folds must be at least 2, got {config.cleanlab_folds}")
-        unknown = sorted(set(config.glitches) - set(GLITCH_KINDS))
-        if unknown or not config.glitches:
-            raise ConfigError(f"unknown glitch type(s) {unknown}; use {', '.join(GLITCH_KINDS)}")
-        return config
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+                              f"{self.model}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must lie in [0, 1), got {self.momentum}")
+        check_range(self.noisy_classes, 1, info.n_classes, "noisy_classes")
+        check_range(self.cleanlab_folds, 2, info.smallest_class, "cleanlab_folds")
+        check_choices(self.glitches, GLITCH_KINDS, "glitch type")
 
 
-def from_parameters(dataset: str, profile: str = "default", seed: int = 0,
-                    glitch: str = "all", **parameters) -> Config:
-    """The config of a notebook run from its papermill parameters (`glitch` "all" or one
-    kind, `model`, `rate`, `gradients`, `epochs`; None keeps the preset)."""
-    return Config.for_run(dataset, profile, seed=seed,
-                          glitches=None if glitch == "all" else (glitch,), **parameters)
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
+                    model: str | None = None, glitch: str | None = None,
+                    rate: float | None = None, gradients: str | None = None,
+                    epochs: int | None = None, cleanlab_folds: int | None = None) -> Config:
+    """The config of a notebook run from its parameters (`glitch` one kind, None: each in turn;
+    None elsewhere: the profile's preset)."""
+    return Config.for_run(dataset, profile, seed, model=model,
+                          glitches=None if glitch is None else (glitch,), rate=rate,
+                          gradients=gradients, epochs=epochs, cleanlab_folds=cleanlab_folds)
 
 
 @dataclass(frozen=True)
@@ -163,19 +162,19 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
                   seed=config.seed, name=f"{config.model} ({kind})",
                   checkpoint_dir=checkpoint_dir, progress=progress)
     test_images, test_labels = data.images[prepared.test], data.labels[prepared.test]
-    outputs = influence.checkpoint_outputs(model, history.checkpoints, glitches.images,
+    outputs = tracin.checkpoint_outputs(model, history.checkpoints, glitches.images,
                                            test_images, device=str(history.device))
-    tracin = (influence.FastTracIn(outputs, test_labels) if config.gradients == "fast" else
-              influence.FullTracIn(model, history.checkpoints, glitches.images, test_images,
+    influence = (tracin.FastTracIn(outputs, test_labels) if config.gradients == "fast" else
+                 tracin.FullTracIn(model, history.checkpoints, glitches.images, test_images,
                                    test_labels, device=str(history.device)))
-    scores = influence.all_signals(tracin, glitches.labels, test_labels, n_classes)
+    scores = signals.all_signals(influence, glitches.labels, test_labels, n_classes)
     probs = out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
                                 progress=progress)
     scores[CLEANLAB], own_flags = label_issues(glitches.labels, probs)
     scores[CLEANLAB_IN_SAMPLE] = label_issues(glitches.labels, outputs[-1].train_probs)[0]
     accuracy = float((outputs[-1].test_probs.argmax(1) == test_labels).mean())
     f1 = {name: metrics.f1_at_contamination(glitches.is_glitch, scores[name])
-          for name in (*influence.SIGNALS, CLEANLAB, CLEANLAB_IN_SAMPLE)}
+          for name in (*signals.SIGNALS, CLEANLAB, CLEANLAB_IN_SAMPLE)}
     f1[CLEANLAB_OWN] = float(f1_score(glitches.is_glitch, own_flags))
     return GlitchResult(kind, glitches, history, accuracy, scores, f1,
                         characterisation(glitches, scores) if kind == "mixed" else None)
@@ -206,7 +205,7 @@ def out_of_sample_probs(config: Config, glitches: Glitches, shape: tuple[int, in
                       momentum=config.momentum, precise_bn=True, device=device,
                       seed=config.seed + 1 + k, progress=progress,
                       name=f"{config.model} for cleanlab, fold {k + 1}/{config.cleanlab_folds}")
-        probs[held_out] = influence.predict(model, images[held_out],
+        probs[held_out] = tracin.predict(model, images[held_out],
                                             device=str(history.device))[0]
     return probs
 
@@ -236,10 +235,23 @@ def characterisation(glitches: Glitches, scores: dict[str, np.ndarray]) -> float
     return float((scores["CFRank-kind"][hits] == glitches.kind[hits]).mean())
 
 
-def summarise(results: list[GlitchResult]) -> dict[str, dict[str, float]]:
-    """Per signal: F1 for each glitch type (`f1_<kind>`)."""
+def run(config: Config, prepared: Prepared, *, device: str = "auto", progress: bool = True,
+        checkpoint_dir: str | Path | None = None) -> list[GlitchResult]:
+    """Every glitch type of `config` in turn (`run_glitch`); the checkpoints go under
+    `checkpoint_dir`/<type> (default: a temporary folder, removed at the end)."""
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(checkpoint_dir or temporary)
+        return [run_glitch(config, prepared, kind, checkpoint_dir=folder / kind, device=device,
+                           progress=progress) for kind in config.glitches]
+
+
+def summarise(results: list[GlitchResult]) -> dict:
+    """The record's metrics: per signal, F1 for each glitch type (`f1_<kind>`); the held-out
+    accuracy per type; CFRank's characterisation of mixed errors."""
     table: dict[str, dict[str, float]] = {}
     for r in results:
         for name, value in r.f1.items():
             table.setdefault(name, {})[f"f1_{r.kind}"] = value
-    return table
+    return {"models": table, "test_accuracy": {r.kind: r.test_accuracy for r in results},
+            "characterisation": {r.kind: r.characterisation for r in results
+                                 if r.characterisation is not None}}

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glitchbook.errors import ConfigError
+from glitchbook.checks import check_choice, check_choices, check_positive, check_range
 from glitchbook.models.blocks import mlp
 
 HIDDEN = (512, 256)
@@ -68,8 +68,7 @@ class DAE(AE):
 
     def __init__(self, image_shape: Sequence[int], *, noise: float = 0.2, **kw):
         super().__init__(image_shape, **kw)
-        if noise <= 0:
-            raise ConfigError(f"DAE noise must be positive, got {noise}")
+        check_positive(noise=noise)
         self.noise = noise
 
     def training_loss(self, batch, *, epoch: int, epochs: int) -> torch.Tensor:
@@ -89,10 +88,8 @@ def latent_attack(encode, x: torch.Tensor, *, epsilon: float, steps: int,
         step_size: default 2.5 epsilon / steps, as the authors.
     Returns the adversarial images, detached.
     """
-    if epsilon <= 0 or steps < 1:
-        raise ConfigError(f"attack needs epsilon > 0 and steps >= 1, got {epsilon}, {steps}")
-    if norm not in ("linf", "l2"):
-        raise ConfigError(f"unknown attack norm {norm!r}; use 'linf' or 'l2'")
+    check_positive(epsilon=epsilon, steps=steps)
+    check_choice(norm, ("linf", "l2"), "attack norm")
     alpha = step_size if step_size is not None else 2.5 * epsilon / steps
     with torch.no_grad():
         target = encode(x)
@@ -159,12 +156,9 @@ class ARAE(AE):
                  attacks: Sequence[str] = ("linf",), l2_epsilon: float = 5.0,
                  l2_steps: int = 100, **kw):
         super().__init__(image_shape, **kw)
-        if epsilon <= 0 or steps < 1 or gamma < 0:
-            raise ConfigError(f"ARAE needs epsilon > 0, steps >= 1 and gamma >= 0; got "
-                              f"{epsilon}, {steps}, {gamma}")
-        unknown = sorted(set(attacks) - set(ATTACKS))
-        if unknown or not attacks:
-            raise ConfigError(f"unknown attack(s) {unknown}; choose from {', '.join(ATTACKS)}")
+        check_positive(epsilon=epsilon, steps=steps)
+        check_range(gamma, 0, float("inf"), "gamma")
+        check_choices(attacks, ATTACKS, "attack")
         self.epsilon, self.steps, self.step_size, self.gamma = epsilon, steps, step_size, gamma
         self.attacks, self.l2_epsilon, self.l2_steps = tuple(attacks), l2_epsilon, l2_steps
 

@@ -55,11 +55,6 @@ def kl_normal(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | f
     return 0.5 * kl.sum(-1)
 
 
-def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, e^logvar) summed over the last axis (constant included)."""
-    return -0.5 * (logvar + (z - mu) ** 2 / logvar.exp() + 1.8378770664093453).sum(-1)
-
-
 def kl_bernoulli(prob: torch.Tensor, prior: float) -> torch.Tensor:
     """KL(Bernoulli(prob) || Bernoulli(prior)), elementwise."""
     p = prob.clamp(1e-6, 1 - 1e-6)

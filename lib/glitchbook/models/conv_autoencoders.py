@@ -93,7 +93,7 @@ class ConvAE(nn.Module):
         x = batch[0]
         return F.mse_loss(self.reconstruct(x), x, reduction="sum") / len(x)
 
-    def errors(self, x: torch.Tensor) -> torch.Tensor:
+    def outlier_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Per-image mean squared reconstruction error, the anomaly score."""
         return ((self.reconstruct(x) - x) ** 2).flatten(1).mean(1)
 

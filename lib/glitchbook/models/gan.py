@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glitchbook.training import History, check_positive, resolve_device, run_epochs, tensor_dataset
+from glitchbook.checks import check_positive
+from glitchbook.training import History, resolve_device, run_epochs, tensor_dataset
 
 
 def _init(module: nn.Module) -> None:

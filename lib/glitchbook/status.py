@@ -1,0 +1,70 @@
+"""The state of every run, as `glitchbook status` prints it and the book's status page shows
+it: settings changed from the profile's preset, state, wall time, device, failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from glitchbook import methods
+from glitchbook.errors import GlitchbookError
+from glitchbook.records import RunRecord, duration, load_book
+from glitchbook.tables import markdown_table
+
+
+def changed_settings(record: RunRecord) -> dict[str, tuple[Any, Any]]:
+    """The settings of a run that differ from its profile's preset (as the method defines it
+    now): name -> (the run's value, the preset's)."""
+    try:
+        preset = methods.get(record.method).module.from_parameters(
+            record.dataset, record.profile, record.seed).as_dict()
+    except GlitchbookError:  # a dataset or method this checkout no longer knows
+        return {}
+    preset = json.loads(json.dumps(preset))  # tuples as lists, as in the record
+    return {k: (v, preset[k]) for k, v in record.config.items()
+            if k != "seed" and k in preset and v != preset[k]}
+
+
+def settings_line(record: RunRecord) -> str:
+    """One line naming each setting changed from the profile's preset."""
+    changed = ", ".join(f"`{k}` {setting_value(ours)} (preset {setting_value(preset)})"
+                        for k, (ours, preset) in changed_settings(record).items())
+    return f"*Changed from the `{record.profile}` profile: {changed}.*"
+
+
+def setting_value(value: Any) -> str:
+    """A setting's value as written in a page: text as it is, else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def provenance_line(record: RunRecord) -> str:
+    """Where and how a published run was made: commit, device, machine, wall time."""
+    seconds = record.timings.get("wall_seconds")
+    took = "" if seconds is None else f", {duration(seconds)}"
+    return (f"*Published run {record.published}: commit `{record.commit or 'unknown'}`, device "
+            f"`{record.device}`, {record.machine or 'machine not recorded'}{took}; "
+            f"torch {record.versions.get('torch', '?')}.*")
+
+
+def status_table(found: list[RunRecord]) -> str:
+    """Every run's state as a Markdown table: its settings changed from the profile's preset,
+    status, wall time, device, when written and published, and the failure if any."""
+    rows = [[r.method, r.dataset, r.profile,
+             ", ".join(f"{k}={setting_value(v)}" for k, (v, _) in changed_settings(r).items()),
+             r.seed, r.status, duration(r.timings.get("wall_seconds")), r.device,
+             r.created[:16].replace("T", " "), r.published or "no",
+             r.error.splitlines()[0][:80] if r.error else ""] for r in found]
+    return markdown_table(["method", "dataset", "profile", "changed settings", "seed", "status",
+                           "wall time", "device", "written", "published", "failure"], rows)
+
+
+def status_page(root: str | Path = ".", runs: str | Path | None = None) -> str:
+    """The book's status page body: the table of every record, and the unreadable ones."""
+    unreadable: list[str] = []
+    found = load_book(root, runs=runs, unreadable=unreadable)
+    page = status_table(found) if found else "No run records yet: `glitchbook run`."
+    if unreadable:
+        page += "\n\n**Unreadable records (skipped):**\n\n" + "\n".join(
+            f"- {message}" for message in unreadable)
+    return page + "\n"
