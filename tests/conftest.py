@@ -50,7 +50,7 @@ def matrix(book_root):
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
     specs = runplan.plan(["clsvae"], ["digits"], "smoke", device="cpu")
     specs += runplan.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
-    specs += runplan.plan(["ambiguity", "drift"], ["mnist-5k"], "smoke", device="cpu")
+    specs += runplan.plan(["ambiguity", "drift", "bench"], ["mnist-5k"], "smoke", device="cpu")
     outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
     yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
     mp.undo()

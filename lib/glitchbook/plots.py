@@ -209,6 +209,24 @@ def loss_curves(losses: dict[str, list[float]], title: str) -> plt.Figure:
     return fig
 
 
+def heat_map(values: dict[str, dict[str, float]], title: str, label: str) -> plt.Figure:
+    """Rows (outer keys) x columns (inner keys) of values in [0, 1], each cell written in."""
+    rows, columns = list(values), list(dict.fromkeys(k for v in values.values() for k in v))
+    grid = np.array([[values[r].get(c, np.nan) for c in columns] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 3, 0.36 * len(rows) + 1.6))
+    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if value > 0.6 else "white")
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=label)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: plt.Figure, run_dir: str | Path, name: str, folder: str = "figures") -> Path:
     """Write `fig` to `run_dir/<folder>/<name>.png` and return the path."""
     path = Path(run_dir) / folder / f"{name}.png"

@@ -18,7 +18,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from glitchbook import methods, plots, reproduce
+from glitchbook import bench_results, methods, plots, reproduce
 from glitchbook.papers import paper
 from glitchbook.records import RunRecord, atomic_write_text, load_book
 from glitchbook.status import changed_settings, provenance_line, settings_line, status_page
@@ -326,12 +326,15 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
     for name in methods.METHODS:
         unreadable: list[str] = []
         found = load_book(root, name, runs=runs, unreadable=unreadable)
-        figure, link = comparison_figure(name, found), None
-        if figure is not None:
-            link = f"/{RESULTS_DIR}/{plots.save(figure, root / RESULTS_DIR, name, '').name}"
-            plt.close(figure)
-        page = method_page(name, found, link, root)
-        write_csv(root / RESULTS_DIR / f"{name}.csv", name, found)
+        if not methods.get(name).paper:  # the bench: its own page
+            page = bench_results.page(found, root, root / RESULTS_DIR)
+        else:
+            figure, link = comparison_figure(name, found), None
+            if figure is not None:
+                link = f"/{RESULTS_DIR}/{plots.save(figure, root / RESULTS_DIR, name, '').name}"
+                plt.close(figure)
+            page = method_page(name, found, link, root)
+            write_csv(root / RESULTS_DIR / f"{name}.csv", name, found)
         if unreadable:
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
                 f"- {message}" for message in unreadable) + "\n"

@@ -14,11 +14,13 @@ from glitchbook.errors import ConfigError
 
 @dataclass(frozen=True)
 class Method:
-    """A chapter's method: `notebooks/<name>.ipynb`, `papers/<name>.yaml`, its dataset matrix."""
+    """A chapter's method: `notebooks/<name>.ipynb`, `papers/<name>.yaml` (when it has a
+    paper), its dataset matrix."""
 
     name: str
     title: str
     datasets: dict[str, tuple[str, ...]]  # profile -> datasets of the matrix
+    paper: bool = True  # False: no paper to compare with (the bench), no papers/<name>.yaml
 
     @property
     def notebook(self) -> str:
@@ -52,6 +54,11 @@ METHODS: dict[str, Method] = {
     "influence": Method(
         "influence", "Influence: glitch discovery with TracIn signals",
         {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
+    ),
+    "bench": Method(
+        "bench", "The glitch bench: every detector on every kind of bad data",
+        {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("fashion-mnist", "mnist")},
+        paper=False,
     ),
 }
 

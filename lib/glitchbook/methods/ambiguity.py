@@ -188,9 +188,10 @@ def run(config: Config, prepared: dict[str, Pair], *, device: str = "auto",
             for result in run_pair(config, pair, device=device, progress=progress)]
 
 
-def run_pair(config: Config, pair: Pair, *, device: str = "auto",
-             progress: bool = True) -> list[SettingResult]:
-    """Step 1 once for the pair, then per width: classifier, step 2, metrics, clustering."""
+def run_pair(config: Config, pair: Pair, *, device: str = "auto", progress: bool = True,
+             cluster: bool = True) -> list[SettingResult]:
+    """Step 1 once for the pair, then per width: classifier, step 2, metrics, and (unless
+    `cluster` is False) the search for patterns."""
     noise = torch.randn(config.n_generated, config.z_dim,
                         generator=torch.Generator().manual_seed(config.seed + 1))
     gan = GAN.create(z_dim=config.z_dim, filters=config.gan_filters, lr=config.gan_lr,
@@ -240,7 +241,8 @@ def run_pair(config: Config, pair: Pair, *, device: str = "auto",
         result = SettingResult(pair.name, nf, found, test_probs, step1_probs, synthetic, probs,
                                np.array([], int), None,
                                histories={"step1": step1, "step2": step2})
-        _cluster(result, classifier, config, device, progress)
+        if cluster:
+            _cluster(result, classifier, config, device, progress)
         results.append(result)
     return results
 

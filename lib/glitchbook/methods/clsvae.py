@@ -154,18 +154,18 @@ def prepare(config: Config, *, data: datasets.ImageDataset | None = None) -> Pre
                     float(corruption.images.std(ddof=1)))
 
 
-def dirty_weight(prepared: Prepared) -> float:
+def dirty_weight(trusted: TrustedSet) -> float:
     """Weight of a trusted dirty image in CLSVAE's supervised term: max(1, clean / dirty
     images of the trusted set), the authors' `qy_sup_weights`."""
-    clean = int(prepared.trusted.is_clean.sum())
-    return max(1.0, clean / max(1, len(prepared.trusted) - clean))
+    clean = int(trusted.is_clean.sum())
+    return max(1.0, clean / max(1, len(trusted) - clean))
 
 
 def build(name: str, config: Config, prepared: Prepared) -> ImageVAE:
     """Model `name` with the authors' settings for this dataset."""
     kwargs = {k: v for k, v in config.settings[name].items() if k != "l2"}
     if name == "CLSVAE":
-        kwargs["dirty_weight"] = dirty_weight(prepared)
+        kwargs["dirty_weight"] = dirty_weight(prepared.trusted)
     likelihood = "bernoulli" if prepared.binary else "gaussian"
     return MODELS[name](prepared.data.shape, latent_dim=config.latent_dim,
                         likelihood=likelihood, **kwargs)

@@ -114,19 +114,26 @@ def prepare(config: Config) -> Prepared:
     rng = np.random.default_rng(config.seed)
     data = datasets.subsample(data, config.max_images, rng)
     train, test = datasets.train_test(data, config.test_fraction, rng)
-    source = OOD_SOURCE.get(config.dataset)
+    return Prepared(data, train, test, ood_images(config.dataset, data.shape, rng, config.seed))
+
+
+def ood_images(dataset: str, shape: tuple[int, int, int], rng: np.random.Generator,
+               seed: int = 0) -> np.ndarray:
+    """Out-of-distribution images for `dataset` (of its image `shape`): one class, drawn with
+    `rng`, of the paper's partner dataset when available, else of generated shapes."""
+    source = OOD_SOURCE.get(dataset)
     if source and datasets.is_available(source):
         other = datasets.load(source)
     else:
-        c, h, w = data.shape
-        other = datasets.load("shapes", n=2000, seed=config.seed)
+        c, h, w = shape
+        other = datasets.load("shapes", n=2000, seed=seed)
         if (h, w) != other.shape[1:]:
             other = _resize(other, h, w)
         if c > 1:
             other = datasets.ImageDataset(np.repeat(other.images, c, 1), other.labels,
                                           other.class_names, other.name)
     ood_class = int(rng.integers(len(other.class_names)))
-    return Prepared(data, train, test, other.images[other.labels == ood_class])
+    return other.images[other.labels == ood_class]
 
 
 def _resize(data: datasets.ImageDataset, h: int, w: int) -> datasets.ImageDataset:
@@ -154,20 +161,10 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
     glitches = inject_glitches(data.images[prepared.train], data.labels[prepared.train],
                                n_classes, kind=kind, rate=config.rate, ood_images=prepared.ood,
                                noisy_classes=config.noisy_classes, seed=config.seed)
-    torch.manual_seed(config.seed)
-    model = build_classifier(config.model, data.shape, n_classes)
-    history = fit(model, tensor_dataset(glitches.images, glitches.labels), epochs=config.epochs,
-                  batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
-                  momentum=config.momentum, precise_bn=True, device=device,
-                  seed=config.seed, name=f"{config.model} ({kind})",
-                  checkpoint_dir=checkpoint_dir, progress=progress)
-    test_images, test_labels = data.images[prepared.test], data.labels[prepared.test]
-    outputs = tracin.checkpoint_outputs(model, history.checkpoints, glitches.images,
-                                           test_images, device=str(history.device))
-    influence = (tracin.FastTracIn(outputs, test_labels) if config.gradients == "fast" else
-                 tracin.FullTracIn(model, history.checkpoints, glitches.images, test_images,
-                                   test_labels, device=str(history.device)))
-    scores = signals.all_signals(influence, glitches.labels, test_labels, n_classes)
+    test_labels = data.labels[prepared.test]
+    traced = trace(config, glitches, data.subset(prepared.test), name=f"{config.model} ({kind})",
+                   checkpoint_dir=checkpoint_dir, device=device, progress=progress)
+    history, outputs, scores = traced.history, traced.outputs, traced.scores
     probs = out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
                                 progress=progress)
     scores[CLEANLAB], own_flags = label_issues(glitches.labels, probs)
@@ -178,6 +175,35 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
     f1[CLEANLAB_OWN] = float(f1_score(glitches.is_glitch, own_flags))
     return GlitchResult(kind, glitches, history, accuracy, scores, f1,
                         characterisation(glitches, scores) if kind == "mixed" else None)
+
+
+@dataclass(frozen=True)
+class Traced:
+    """The classifier's training, its outputs at every checkpoint and every signal."""
+
+    history: History
+    outputs: list
+    scores: dict[str, np.ndarray]
+
+
+def trace(config: Config, glitches: Glitches, test: datasets.ImageDataset, *, name: str,
+          checkpoint_dir, device: str = "auto", progress: bool = True) -> Traced:
+    """Train the classifier on the given labels (a checkpoint each epoch into
+    `checkpoint_dir`) and compute every TracIn signal against the held-out `test` images."""
+    n_classes = len(test.class_names)
+    torch.manual_seed(config.seed)
+    model = build_classifier(config.model, test.shape, n_classes)
+    history = fit(model, tensor_dataset(glitches.images, glitches.labels), epochs=config.epochs,
+                  batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
+                  momentum=config.momentum, precise_bn=True, device=device,
+                  seed=config.seed, name=name, checkpoint_dir=checkpoint_dir, progress=progress)
+    outputs = tracin.checkpoint_outputs(model, history.checkpoints, glitches.images,
+                                        test.images, device=str(history.device))
+    influence = (tracin.FastTracIn(outputs, test.labels) if config.gradients == "fast" else
+                 tracin.FullTracIn(model, history.checkpoints, glitches.images, test.images,
+                                   test.labels, device=str(history.device)))
+    return Traced(history, outputs,
+                  signals.all_signals(influence, glitches.labels, test.labels, n_classes))
 
 
 def build_classifier(name: str, shape: tuple[int, int, int], n_classes: int) -> torch.nn.Module:

@@ -1,0 +1,338 @@
+"""The glitch bench: every detector of the book on every kind of bad data, one table.
+
+Each kind of glitch is injected, at one rate, into its own copy of the training split with the
+generators the chapters use: systematic corruption (CLSVAE's patterns), uniform and class-based
+label noise and out-of-distribution anomalies (the influence work's), near-boundary ambiguous
+images (GASTeN's generator, labelled by the classifier it stressed) and camera faults (the drift
+chapter's). Every training image is then scored by every detector, higher = more suspicious,
+and each detector gets what its paper gives it: CLSVAE a trusted set, the influence signals and
+cleanlab the given labels and a clean held-out split, the rest the images alone. Detectors that
+see images only are trained once per distinct set of images: label noise leaves the images as
+they are, so its two kinds share them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from glitchbook import corruption, datasets, metrics
+from glitchbook.checks import check_choices, check_fraction, check_positive
+from glitchbook.config import MethodConfig, independent_rngs
+from glitchbook.errors import ConfigError
+from glitchbook.methods import ambiguity, clsvae, influence
+from glitchbook.models import AUTOENCODERS, MODELS
+from glitchbook.models.conv_autoencoders import build as build_conv_ae
+from glitchbook.training import fit, in_batches, tensor_dataset
+
+KINDS = ("systematic", "uniform", "class", "anomaly", "ambiguous", "camera")
+IMAGE_DETECTORS = ("VAE error", "DAE error", "ARAE error", "AE error (drift)", "KNN (PyOD)",
+                   "IForest (PyOD)")
+CLSVAE_DETECTORS = ("CLSVAE q(dirty|x)", "CLSVAE NLL")
+LABEL_DETECTORS = ("TracIn SI", "GD-class", "CNCI", "PCID", "CFRank", "cleanlab")
+DETECTORS = (*CLSVAE_DETECTORS, *IMAGE_DETECTORS, *LABEL_DETECTORS)
+SIGNAL_NAMES = {"TracIn SI": "SI", "GD-class": "GD-class", "CNCI": "CNCI", "PCID": "PCID",
+                "CFRank": "CFRank"}
+MEASURES = ("auroc", "avpr", "f1")
+
+
+@dataclass(frozen=True)
+class Config(MethodConfig):
+    """One bench run: one dataset, every kind of glitch, every detector."""
+
+    method: ClassVar[str] = "bench"
+    kinds: tuple[str, ...] = KINDS
+    rate: float = 0.1  # share of the training split made bad, for every kind
+    max_images: int = 0  # 0 = all
+    test_fraction: float = 0.2  # the clean held-out split the influence signals compare with
+    # image detectors: the VAE family (CLSVAE's settings) and the autoencoders
+    vae_epochs: int = 100
+    ae_epochs: int = 100
+    arae_steps: int = 5
+    trusted: int = 10  # CLSVAE's labelled images per stratum (clean class, or bad)
+    # label detectors: the influence chapter's classifier, TracIn and cleanlab
+    classifier_epochs: int = 7
+    cleanlab_folds: int = 2
+    # ambiguous images: GASTeN on one pair
+    pair: str = "7v1"
+    gan_epochs: tuple[int, int] = (5, 10)  # plain GAN (step 1), then GASTeN's stress (step 2)
+    nf: int = 2  # width of the classifier GASTeN stresses
+
+    @classmethod
+    def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
+        return {"smoke": dict(max_images=400, vae_epochs=2, ae_epochs=2, arae_steps=1,
+                              classifier_epochs=1, gan_epochs=(1, 1), trusted=2),
+                "default": dict(max_images=2000, vae_epochs=40, ae_epochs=30, arae_steps=2,
+                                classifier_epochs=4, gan_epochs=(3, 3)),
+                "paper": dict(max_images=10000)}
+
+    def check(self, info: datasets.DatasetInfo) -> None:
+        check_choices(self.kinds, KINDS, "glitch kind")
+        check_fraction(self.rate, "rate")
+        check_fraction(self.test_fraction, "test_fraction")
+        check_positive(vae_epochs=self.vae_epochs, ae_epochs=self.ae_epochs,
+                       arae_steps=self.arae_steps, trusted=self.trusted,
+                       classifier_epochs=self.classifier_epochs, nf=self.nf)
+        train = min(self.max_images or info.n_images, info.n_images) * (1 - self.test_fraction)
+        most = int(train * self.rate / len(corruption.recipe(self.dataset)[0]))
+        if "systematic" in self.kinds and self.trusted > most:
+            raise ConfigError(f"trusted={self.trusted} images per stratum is more than the "
+                              f"systematic corruption makes of each pattern: about {most}")
+        if "ambiguous" in self.kinds:
+            ambiguity.Config.for_run(self.dataset, self.profile, self.seed,
+                                     pairs=(self.pair,), nfs=(self.nf,))
+
+
+def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
+                    rate: float | None = None, kind: str | None = None) -> Config:
+    """The config of a notebook run from its parameters (`kind` one kind of glitch; None:
+    every kind, or the profile's preset)."""
+    return Config.for_run(dataset, profile, seed, rate=rate,
+                          kinds=None if kind is None else (kind,))
+
+
+@dataclass
+class Case:
+    """One kind of glitch in its copy of the training split: images, given labels, which are
+    bad, and each bad image's stratum for CLSVAE's trusted set (-1 clean)."""
+
+    kind: str
+    images: np.ndarray
+    labels: np.ndarray
+    is_glitch: np.ndarray
+    stratum: np.ndarray
+    seconds: float = 0.0  # to make it (GASTeN's training for the ambiguous images)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The clean training and held-out splits of the dataset."""
+
+    name: str
+    train: datasets.ImageDataset
+    test: datasets.ImageDataset
+    ood: np.ndarray  # out-of-distribution images for the anomalies
+
+
+def prepare(config: Config) -> Prepared:
+    """Load the dataset (a seeded subsample when `max_images` is set), split it, and pick the
+    out-of-distribution images as the influence chapter does."""
+    sample, split = independent_rngs(config.seed, 2)
+    data = datasets.subsample(datasets.load(config.dataset), config.max_images, sample)
+    train, test = datasets.train_test(data, config.test_fraction, split)
+    ood = influence.ood_images(config.dataset, data.shape, sample, config.seed)
+    return Prepared(config.dataset, data.subset(train), data.subset(test), ood)
+
+
+def inject(config: Config, prepared: Prepared, kind: str, *, device: str = "auto",
+           progress: bool = True) -> Case:
+    """The training split with glitches of `kind` at `config.rate`, from the kind's own
+    random stream of `config.seed`."""
+    started = time.perf_counter()
+    seed = config.seed + 1 + KINDS.index(kind)
+    images, labels = prepared.train.images, prepared.train.labels
+    n_classes = len(prepared.train.class_names)
+    count = int(config.rate * len(labels))
+    clean = np.full(len(labels), -1)
+    if kind == "systematic":
+        patterns, mode = corruption.recipe(config.dataset)
+        c = corruption.systematic_outliers(images, fraction=config.rate, patterns=patterns,
+                                           mode=mode, seed=seed)
+        return Case(kind, c.images, labels.copy(), c.is_outlier, c.pattern)
+    if kind in ("uniform", "class"):  # class: every class, so that the rate is the same
+        noisy = (corruption.uniform_label_noise(labels, n_classes, rate=config.rate, seed=seed)
+                 if kind == "uniform" else corruption.class_label_noise(
+                     labels, n_classes, rate=config.rate, seed=seed, classes=n_classes))
+        return Case(kind, images.copy(), noisy[0], noisy[1], np.where(noisy[1], 0, -1))
+    if kind == "camera":
+        chosen = np.random.default_rng(seed).choice(len(labels), count, replace=False)
+        faulty = images.copy()
+        faulty[chosen] = corruption.camera_faults(images[chosen], "mixed", seed=seed)
+        bad = (faulty != images).reshape(len(labels), -1).any(1)  # a fault can change nothing
+        return Case(kind, faulty, labels.copy(), bad, np.where(bad, 0, -1))
+    if kind == "anomaly":
+        g = corruption.inject_glitches(images, labels, n_classes, kind="anomaly",
+                                       rate=config.rate, ood_images=prepared.ood, seed=seed)
+        return Case(kind, g.images, g.labels, g.is_glitch, np.where(g.is_glitch, 0, -1))
+    extra, extra_labels = ambiguous_images(config, prepared, count, device=device,
+                                           progress=progress)
+    bad = np.r_[np.zeros(len(labels), bool), np.ones(len(extra), bool)]
+    return Case(kind, np.concatenate([images, extra]), np.r_[labels, extra_labels], bad,
+                np.r_[clean, np.zeros(len(extra), int)], time.perf_counter() - started)
+
+
+def ambiguous_images(config: Config, prepared: Prepared, count: int, *, device: str,
+                     progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`count` images GASTeN made for the pair, the closest to its classifier's boundary, in
+    [0, 1], each labelled with the class the classifier leans to."""
+    setting = ambiguity.Config.for_run(
+        config.dataset, config.profile, config.seed, pairs=(config.pair,), nfs=(config.nf,),
+        step1_epochs=config.gan_epochs[0], step2_epochs=config.gan_epochs[1],
+        n_generated=max(4 * count, 500))
+    pos, neg = ambiguity.parse_pair(config.pair)
+    pair = ambiguity.load_pair(prepared.train, config.pair, config.test_fraction, config.seed)
+    (result,) = ambiguity.run_pair(setting, pair, device=device, progress=progress,
+                                   cluster=False)
+    closest = np.argsort(np.abs(result.synthetic_probs - 0.5), kind="stable")[:count]
+    labels = np.where(result.synthetic_probs[closest] > 0.5, pos, neg)
+    return (result.synthetic[closest] + 1) / 2, labels
+
+
+@dataclass
+class Scores:
+    """Each detector's scores of one case's training images, and the seconds each took."""
+
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def image_scores(config: Config, images: np.ndarray, *, device: str,
+                 progress: bool) -> Scores:
+    """The detectors that see the images alone: reconstruction errors of a VAE, DAE, ARAE
+    and the drift chapter's convolutional AE (each trained on these images), and PyOD's k-NN
+    and Isolation Forest on the pixels."""
+    from pyod.models.iforest import IForest
+    from pyod.models.knn import KNN
+
+    started = time.perf_counter()
+    (vae,) = train_vae("VAE", config, images, np.zeros(len(images), bool),
+                    np.zeros(len(images), bool), device=device, progress=progress)
+    found = Scores({"VAE error": vae}, {"VAE error": time.perf_counter() - started})
+    x = torch.from_numpy(images)
+    models = {"DAE error": AUTOENCODERS["DAE"](images.shape[1:]),
+              "ARAE error": AUTOENCODERS["ARAE"](images.shape[1:], steps=config.arae_steps),
+              "AE error (drift)": build_conv_ae("big", images.shape[1:])}
+    for i, (name, model) in enumerate(models.items(), 1):
+        started = time.perf_counter()
+        torch.manual_seed(config.seed + i)
+        fit(model, tensor_dataset(images), epochs=config.ae_epochs, batch_size=64,
+            device=device, seed=config.seed + i, name=name, progress=progress)
+        found.scores[name] = in_batches(model.outlier_scores, x, device=device)
+        found.seconds[name] = time.perf_counter() - started
+    flat = images.reshape(len(images), -1)
+    for name, detector in (("KNN (PyOD)", KNN()), ("IForest (PyOD)",
+                                                   IForest(random_state=config.seed))):
+        started = time.perf_counter()
+        found.scores[name] = detector.fit(flat).decision_scores_
+        found.seconds[name] = time.perf_counter() - started
+    return found
+
+
+def clsvae_scores(config: Config, case: Case, *, device: str, progress: bool) -> Scores:
+    """CLSVAE with its paper's help, a trusted set of `config.trusted` images per stratum
+    (each clean class, each kind of bad): q(dirty|x) and the NLL of its clean path."""
+    started = time.perf_counter()
+    trusted = corruption.trusted_set(case.labels, case.stratum, per_class=config.trusted,
+                                     seed=config.seed)
+    labelled = np.isin(np.arange(len(case.labels)), trusted.index)
+    q_y, nll = train_vae("CLSVAE", config, case.images, labelled, case.is_glitch,
+                         device=device, progress=progress,
+                         dirty_weight=clsvae.dirty_weight(trusted))
+    seconds = time.perf_counter() - started
+    return Scores({"CLSVAE q(dirty|x)": q_y, "CLSVAE NLL": nll},
+                  dict.fromkeys(CLSVAE_DETECTORS, seconds))
+
+
+def train_vae(name: str, config: Config, images: np.ndarray, labelled: np.ndarray,
+              is_glitch: np.ndarray, *, device: str, progress: bool,
+              **extra) -> list[np.ndarray]:
+    """Model `name` of the VAE family as the CLSVAE chapter trains it (the authors' settings for
+    the dataset; grey images standardised, binary ones Bernoulli), told the flags of the
+    `labelled` images; its scores of `images`, one array per score kind (`score_kinds`)."""
+    grey = not np.isin(images, (0.0, 1.0)).all()
+    mean, sd = (images.mean(), images.std(ddof=1)) if grey else (0.0, 1.0)
+    x = ((images - mean) / sd).astype(np.float32)
+    y = np.where(labelled, ~is_glitch, False).astype(np.float32)
+    settings = dict(clsvae.SETTINGS[clsvae.family(config.dataset)][name])
+    weight_decay = settings.pop("l2", 0.0) / 128
+    model = MODELS[name](x.shape[1:], likelihood="gaussian" if grey else "bernoulli",
+                         **settings, **extra)
+    torch.manual_seed(config.seed)
+    fit(model, tensor_dataset(x, y, labelled), epochs=config.vae_epochs, batch_size=128,
+        weight_decay=weight_decay, device=device, seed=config.seed, name=name,
+        progress=progress)
+    model.cpu().eval()
+    with torch.no_grad():
+        return [model.outlier_scores(torch.from_numpy(x), kind).numpy()
+                for kind in model.score_kinds]
+
+
+def label_scores(config: Config, case: Case, prepared: Prepared, *, device: str,
+                 progress: bool) -> Scores:
+    """The influence signals (TracIn over the checkpoints of the influence chapter's
+    classifier, trained on the given labels, against the clean held-out split) and cleanlab's
+    label quality on out-of-sample probabilities."""
+    setting = influence.Config.for_run(config.dataset, "default", config.seed,
+                                       epochs=config.classifier_epochs,
+                                       cleanlab_folds=config.cleanlab_folds)
+    glitches = corruption.Glitches(case.images, case.labels, case.is_glitch.astype(np.int8),
+                                   case.labels)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as checkpoints:
+        traced = influence.trace(setting, glitches, prepared.test, name="classifier",
+                                 checkpoint_dir=checkpoints, device=device, progress=progress)
+    found = Scores({name: traced.scores[signal] for name, signal in SIGNAL_NAMES.items()},
+                   dict.fromkeys(SIGNAL_NAMES, time.perf_counter() - started))
+    started = time.perf_counter()
+    probs = influence.out_of_sample_probs(setting, glitches, case.images.shape[1:],
+                                          len(prepared.train.class_names), device=device,
+                                          progress=progress)
+    found.scores["cleanlab"] = influence.label_issues(case.labels, probs)[0]
+    found.seconds["cleanlab"] = time.perf_counter() - started
+    return found
+
+
+@dataclass
+class Results:
+    """Every case, every detector's scores of it, and each detector's seconds in all."""
+
+    cases: dict[str, Case]
+    scores: dict[str, dict[str, np.ndarray]]
+    seconds: dict[str, float]
+
+
+def run(config: Config, prepared: Prepared, *, device: str = "auto",
+        progress: bool = True) -> Results:
+    """Inject each kind, score each case with every detector; the image detectors run once
+    for the two kinds of label noise, whose images are the clean ones."""
+    cases, scores, seconds = {}, {}, dict.fromkeys(DETECTORS, 0.0)
+    by_images: dict[str, Scores] = {}
+    for kind in config.kinds:
+        case = cases[kind] = inject(config, prepared, kind, device=device, progress=progress)
+        images = "clean" if kind in ("uniform", "class") else kind
+        parts = [clsvae_scores(config, case, device=device, progress=progress),
+                 label_scores(config, case, prepared, device=device, progress=progress)]
+        if images not in by_images:
+            by_images[images] = image_scores(config, case.images, device=device,
+                                             progress=progress)
+            parts.append(by_images[images])
+        scores[kind] = {**by_images[images].scores,
+                        **{k: v for part in parts for k, v in part.scores.items()}}
+        for part in parts:
+            for name, spent in part.seconds.items():
+                seconds[name] += spent
+    return Results(cases, scores, seconds)
+
+
+def summarise(results: Results) -> dict:
+    """The record's metrics: per detector, AUROC, AVPR and F1 at the true count on each kind
+    (`avpr_<kind>`, ...), its seconds in all, and its mean rank by AVPR over the kinds."""
+    table: dict[str, dict[str, float]] = {d: {} for d in DETECTORS}
+    for kind, case in results.cases.items():
+        for name in DETECTORS:
+            s = results.scores[kind][name]
+            table[name].update({f"auroc_{kind}": metrics.auroc(case.is_glitch, s),
+                                f"avpr_{kind}": metrics.avpr(case.is_glitch, s),
+                                f"f1_{kind}": metrics.f1_at_contamination(case.is_glitch, s)})
+    ranks = np.mean([rankdata([-table[d][f"avpr_{kind}"] for d in DETECTORS])
+                     for kind in results.cases], axis=0)  # ties share their mean rank
+    for name, rank in zip(DETECTORS, ranks, strict=True):
+        table[name].update(mean_rank=float(rank), seconds=results.seconds[name])
+    return {"models": table, "kinds": list(results.cases),
+            "glitches": {k: int(c.is_glitch.sum()) for k, c in results.cases.items()}}
