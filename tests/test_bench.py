@@ -82,7 +82,7 @@ def test_bad_values_are_refused_before_anything_runs():
         bench.from_parameters("mnist-5k", "smoke", kind="typos")
     with pytest.raises(ConfigError, match="rate must lie strictly between 0 and 1"):
         bench.from_parameters("mnist-5k", "smoke", rate=1.5)
-    with pytest.raises(ConfigError, match="more than the systematic corruption makes"):
+    with pytest.raises(ConfigError, match="more than a rate of 0.01 makes bad"):
         bench.from_parameters("mnist-5k", "default", rate=0.01)
     with pytest.raises(ConfigError, match="1 x 28 x 28"):
         bench.from_parameters("digits", "smoke")

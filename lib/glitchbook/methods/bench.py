@@ -68,8 +68,8 @@ class Config(MethodConfig):
     def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
         return {"smoke": dict(max_images=400, vae_epochs=2, ae_epochs=2, arae_steps=1,
                               classifier_epochs=1, gan_epochs=(1, 1), trusted=2),
-                "default": dict(max_images=2000, vae_epochs=40, ae_epochs=30, arae_steps=2,
-                                classifier_epochs=4, gan_epochs=(3, 3)),
+                "default": dict(max_images=1500, vae_epochs=25, ae_epochs=10, arae_steps=2,
+                                classifier_epochs=3, gan_epochs=(3, 3)),
                 "paper": dict(max_images=10000)}
 
     def check(self, info: datasets.DatasetInfo) -> None:
@@ -80,10 +80,10 @@ class Config(MethodConfig):
                        arae_steps=self.arae_steps, trusted=self.trusted,
                        classifier_epochs=self.classifier_epochs, nf=self.nf)
         train = min(self.max_images or info.n_images, info.n_images) * (1 - self.test_fraction)
-        most = int(train * self.rate / len(corruption.recipe(self.dataset)[0]))
-        if "systematic" in self.kinds and self.trusted > most:
-            raise ConfigError(f"trusted={self.trusted} images per stratum is more than the "
-                              f"systematic corruption makes of each pattern: about {most}")
+        most = int(train * self.rate / 2)  # a pattern or fault can miss, a class rounds down
+        if self.trusted > most:
+            raise ConfigError(f"trusted={self.trusted} images per stratum is more than a rate "
+                              f"of {self.rate} makes bad: at least {most} can be counted on")
         if "ambiguous" in self.kinds:
             ambiguity.Config.for_run(self.dataset, self.profile, self.seed,
                                      pairs=(self.pair,), nfs=(self.nf,))
@@ -144,7 +144,7 @@ def inject(config: Config, prepared: Prepared, kind: str, *, device: str = "auto
         patterns, mode = corruption.recipe(config.dataset)
         c = corruption.systematic_outliers(images, fraction=config.rate, patterns=patterns,
                                            mode=mode, seed=seed)
-        return Case(kind, c.images, labels.copy(), c.is_outlier, c.pattern)
+        return Case(kind, c.images, labels.copy(), c.is_outlier, np.where(c.is_outlier, 0, -1))
     if kind in ("uniform", "class"):  # class: every class, so that the rate is the same
         noisy = (corruption.uniform_label_noise(labels, n_classes, rate=config.rate, seed=seed)
                  if kind == "uniform" else corruption.class_label_noise(
