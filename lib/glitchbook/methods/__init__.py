@@ -33,34 +33,24 @@ class Method:
         return importlib.import_module(f"glitchbook.methods.{self.name}")
 
 
-METHODS: dict[str, Method] = {
-    "clsvae": Method(
-        "clsvae", "CLSVAE: repairing systematic outliers",
-        {"smoke": ("digits", "shapes"), "default": ("mnist-5k", "shapes"),
-         "paper": ("fashion-mnist", "frey-faces", "shapes")},
-    ),
-    "arae": Method(
-        "arae", "ARAE: adversarially robust autoencoders for novelty detection",
-        {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
-    ),
-    "ambiguity": Method(
-        "ambiguity", "Ambiguity: GASTeN and patterns at the decision boundary",
-        {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
-    ),
-    "drift": Method(
-        "drift", "Drift: autoencoder embeddings for new classes and anomalies",
-        {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("mnist-5k",)},
-    ),
-    "influence": Method(
-        "influence", "Influence: glitch discovery with TracIn signals",
-        {"smoke": ("digits",), "default": ("mnist-5k",), "paper": ("mnist", "fashion-mnist")},
-    ),
-    "bench": Method(
-        "bench", "The glitch bench: every detector on every kind of bad data",
-        {"smoke": ("mnist-5k",), "default": ("mnist-5k",), "paper": ("fashion-mnist", "mnist")},
-        paper=False,
-    ),
-}
+MNIST_5K = {"smoke": ("mnist-5k",), "default": ("mnist-5k",)}  # the bundled MNIST digits
+PAPERS_DATA = ("mnist", "fashion-mnist")
+
+METHODS: dict[str, Method] = {method.name: method for method in (
+    Method("clsvae", "CLSVAE: repairing systematic outliers",
+           {"smoke": ("digits", "shapes"), "default": ("mnist-5k", "shapes"),
+            "paper": ("fashion-mnist", "frey-faces", "shapes")}),
+    Method("arae", "ARAE: adversarially robust autoencoders for novelty detection",
+           {"smoke": ("digits",), "default": ("mnist-5k",), "paper": PAPERS_DATA}),
+    Method("ambiguity", "Ambiguity: GASTeN and patterns at the decision boundary",
+           {**MNIST_5K, "paper": PAPERS_DATA}),
+    Method("drift", "Drift: autoencoder embeddings for new classes and anomalies",
+           {**MNIST_5K, "paper": ("mnist-5k",)}),
+    Method("influence", "Influence: glitch discovery with TracIn signals",
+           {"smoke": ("digits",), "default": ("mnist-5k",), "paper": PAPERS_DATA}),
+    Method("bench", "The glitch bench: every detector on every kind of bad data",
+           {**MNIST_5K, "paper": ("fashion-mnist", "mnist")}, paper=False),
+)}
 
 
 def get(name: str) -> Method:
