@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from glitchbook import plots, reproduce
-from glitchbook.records import RunRecord
+from glitchbook.records import RunRecord, duration
 from glitchbook.tables import by_setting, fmt, markdown_table
 
 MEASURES = {"avpr": "AVPR", "auroc": "AUROC", "f1": "F1 at the true count"}
@@ -58,10 +58,11 @@ def tables(metrics: dict[str, Any]) -> str:
                 for name, row in models.items()]
         blocks.append(f"**{label}** (higher is better)\n\n"
                       + markdown_table(["detector", *kinds], rows))
-    rows = [[name, row.get("seconds"), row.get("mean_rank")] for name, row in models.items()]
-    blocks.append("**Time and mean rank** (seconds over every kind, a model shared by several "
-                  "detectors counted for each; rank by AVPR, 1 is best)\n\n"
-                  + markdown_table(["detector", "seconds", "mean rank"], rows))
+    rows = [[name, duration(row.get("seconds")), row.get("mean_rank")]
+            for name, row in models.items()]
+    blocks.append("**Time and mean rank** (over every kind; a model shared by several detectors "
+                  "counted for each; rank by AVPR, 1 is best, ties sharing their mean)\n\n"
+                  + markdown_table(["detector", "time", "mean rank"], rows))
     return "\n\n".join(blocks)
 
 

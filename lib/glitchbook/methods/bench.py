@@ -34,7 +34,7 @@ from glitchbook.training import fit, in_batches, tensor_dataset
 KINDS = ("systematic", "uniform", "class", "anomaly", "ambiguous", "camera")
 IMAGE_DETECTORS = ("VAE error", "DAE error", "ARAE error", "AE error (drift)", "KNN (PyOD)",
                    "IForest (PyOD)")
-CLSVAE_DETECTORS = ("CLSVAE q(dirty|x)", "CLSVAE NLL")
+CLSVAE_DETECTORS = ("CLSVAE q(dirty)", "CLSVAE NLL")
 LABEL_DETECTORS = ("TracIn SI", "GD-class", "CNCI", "PCID", "CFRank", "cleanlab")
 DETECTORS = (*CLSVAE_DETECTORS, *IMAGE_DETECTORS, *LABEL_DETECTORS)
 SIGNAL_NAMES = {"TracIn SI": "SI", "GD-class": "GD-class", "CNCI": "CNCI", "PCID": "PCID",
@@ -70,7 +70,8 @@ class Config(MethodConfig):
                               classifier_epochs=1, gan_epochs=(1, 1), trusted=2),
                 "default": dict(max_images=1500, vae_epochs=25, ae_epochs=10, arae_steps=2,
                                 classifier_epochs=3, gan_epochs=(3, 3)),
-                "paper": dict(max_images=10000)}
+                "paper": dict(max_images=10000, gan_epochs=ambiguity.PAPER_EPOCHS.get(
+                    ambiguity.family(dataset), ambiguity.PAPER_EPOCHS["mnist"]))}
 
     def check(self, info: datasets.DatasetInfo) -> None:
         check_choices(self.kinds, KINDS, "glitch kind")
@@ -235,7 +236,7 @@ def clsvae_scores(config: Config, case: Case, *, device: str, progress: bool) ->
                          device=device, progress=progress,
                          dirty_weight=clsvae.dirty_weight(trusted))
     seconds = time.perf_counter() - started
-    return Scores({"CLSVAE q(dirty|x)": q_y, "CLSVAE NLL": nll},
+    return Scores({"CLSVAE q(dirty)": q_y, "CLSVAE NLL": nll},
                   dict.fromkeys(CLSVAE_DETECTORS, seconds))
 
 
