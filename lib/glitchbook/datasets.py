@@ -50,10 +50,19 @@ class DatasetSpec:
 
     name: str
     loader: Callable[..., ImageDataset]
-    size: str
     bundled: bool
-    files: tuple[str, ...] = ()  # paths under the data directory that a local copy needs
     info: DatasetInfo | None = None  # None: read from the files (your own folders)
+    files: tuple[str, ...] = ()  # paths under the data directory that a local copy needs
+    note: str = ""
+
+    @property
+    def size(self) -> str:
+        """What it holds, as `glitchbook datasets` lists it: '5,000 x 1x28x28, 10 classes'."""
+        if self.info is None:
+            return self.note
+        (c, h, w), k = self.info.shape, self.info.n_classes
+        return (f"{self.info.n_images:,} x {c}x{h}x{w}, {k} class{'' if k == 1 else 'es'}"
+                + (f" ({self.note})" if self.note else ""))
 
 
 def data_dir(root: str | os.PathLike | None = None) -> Path:
@@ -224,28 +233,23 @@ def _unavailable(name: str, where: Path, why: str) -> DatasetUnavailable:
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("mnist-5k", load_mnist_5k, "5,000 x 1x28x28, 10 classes", True,
-                    info=DatasetInfo(5000, 10, (1, 28, 28), 500)),
-        DatasetSpec("digits", load_digits, "1,797 x 1x8x8, 10 classes", True,
-                    info=DatasetInfo(1797, 10, (1, 8, 8), 174)),
-        DatasetSpec("shapes", load_shapes, "5,000 x 1x28x28, 4 classes (generated)", True,
-                    info=DatasetInfo(5000, 4, (1, 28, 28), 1250)),
-        DatasetSpec("mnist", _torchvision_loader("MNIST", DIGIT_NAMES, "mnist"),
-                    "70,000 x 1x28x28, 10 classes", False, _idx_files("MNIST"),
-                    DatasetInfo(70000, 10, (1, 28, 28), 6313)),
+        DatasetSpec("mnist-5k", load_mnist_5k, True, DatasetInfo(5000, 10, (1, 28, 28), 500)),
+        DatasetSpec("digits", load_digits, True, DatasetInfo(1797, 10, (1, 8, 8), 174)),
+        DatasetSpec("shapes", load_shapes, True, DatasetInfo(5000, 4, (1, 28, 28), 1250),
+                    note="generated"),
+        DatasetSpec("mnist", _torchvision_loader("MNIST", DIGIT_NAMES, "mnist"), False,
+                    DatasetInfo(70000, 10, (1, 28, 28), 6313), _idx_files("MNIST")),
         DatasetSpec("fashion-mnist",
-                    _torchvision_loader("FashionMNIST", FASHION_NAMES, "fashion-mnist"),
-                    "70,000 x 1x28x28, 10 classes", False, _idx_files("FashionMNIST"),
-                    DatasetInfo(70000, 10, (1, 28, 28), 7000)),
-        DatasetSpec("cifar10", _torchvision_loader("CIFAR10", CIFAR10_NAMES, "cifar10"),
-                    "60,000 x 3x32x32, 10 classes", False,
+                    _torchvision_loader("FashionMNIST", FASHION_NAMES, "fashion-mnist"), False,
+                    DatasetInfo(70000, 10, (1, 28, 28), 7000), _idx_files("FashionMNIST")),
+        DatasetSpec("cifar10", _torchvision_loader("CIFAR10", CIFAR10_NAMES, "cifar10"), False,
+                    DatasetInfo(60000, 10, (3, 32, 32), 6000),
                     tuple(f"cifar-10-batches-py/{b}" for b in
-                          (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")),
-                    DatasetInfo(60000, 10, (3, 32, 32), 6000)),
-        DatasetSpec("frey-faces", load_frey_faces, "1,965 x 1x28x20, 1 class", False,
-                    ("frey-faces/frey_rawface.mat",), DatasetInfo(1965, 1, (1, 28, 20), 1965)),
-        DatasetSpec("coil-100", load_coil100, "7,200 x 3x32x32, 100 classes", False,
-                    ("coil-100/coil-100",), DatasetInfo(7200, 100, (3, 32, 32), 72)),
+                          (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"))),
+        DatasetSpec("frey-faces", load_frey_faces, False, DatasetInfo(1965, 1, (1, 28, 20), 1965),
+                    ("frey-faces/frey_rawface.mat",)),
+        DatasetSpec("coil-100", load_coil100, False, DatasetInfo(7200, 100, (3, 32, 32), 72),
+                    ("coil-100/coil-100",)),
     )
 }
 
@@ -255,12 +259,12 @@ def spec(name: str) -> DatasetSpec:
     listing the names."""
     if name.startswith("folder:"):
         path = name.removeprefix("folder:")
-        return DatasetSpec(name, lambda **kw: image_folders.load_folder(path, **kw),
-                           f"images under {path}", True)
+        return DatasetSpec(name, lambda **kw: image_folders.load_folder(path, **kw), True,
+                           note=f"images under {path}")
     if name.startswith("mvtec:"):
         path = name.removeprefix("mvtec:")
-        return DatasetSpec(name, lambda **kw: image_folders.load_mvtec(path, **kw),
-                           f"MVTec AD under {path}", True)
+        return DatasetSpec(name, lambda **kw: image_folders.load_mvtec(path, **kw), True,
+                           note=f"MVTec AD under {path}")
     if name not in REGISTRY:
         raise ConfigError(f"unknown dataset '{name}'; known datasets: {', '.join(REGISTRY)}, "
                           f"folder:<path> for your own images or mvtec:<path> for MVTec AD")
