@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from glitchbook import records, reproduce
+from glitchbook import methods, records, reproduce
 from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError, GlitchbookError
 from glitchbook.records import (
@@ -142,7 +142,7 @@ def execute(spec: RunSpec, root: str | Path = ".", *, config: MethodConfig | Non
         try:
             (run_dir / RECORD_NAME).unlink(missing_ok=True)
             run_dir.mkdir(parents=True, exist_ok=True)
-            _execute_notebook(root / f"notebooks/{spec.method}.ipynb", out,
+            _execute_notebook(root / methods.get(spec.method).notebook, out,
                               spec.parameters(run_dir, key),
                               cell_timeout or CELL_TIMEOUT[spec.profile], root, live)
             record = load(run_dir / RECORD_NAME)

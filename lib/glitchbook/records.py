@@ -91,9 +91,10 @@ def from_run(run_dir: str | os.PathLike, config: Any, metrics: dict[str, Any], *
         found["train_seconds"] = sum(h.seconds for h in histories)
         found["samples_per_second"] = sum(h.samples_per_second for h in histories) / len(
             histories)
+    settings = config.as_dict()
     record = RunRecord(
         method=config.method, dataset=config.dataset, profile=config.profile, seed=config.seed,
-        device=used, config=config.as_dict(), config_hash=config_hash(config.as_dict()),
+        device=used, config=settings, config_hash=config_hash(settings),
         metrics=metrics, timings=found, status="failed" if error else "ok", error=error,
         run_key=run_key, commit=started.commit, machine=machine(used),
         options={k: v for k, v in options.items() if v is not None})

@@ -73,13 +73,11 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
 
 
 def validate(spec: RunSpec, root: Path, *, local_device: bool = True) -> MethodConfig:
-    """Check method, dataset, profile, parameter names, and every value (through the method's
-    config, against the dataset), and the device (that this machine has it, unless the runs go
-    to another), before anything runs; return the run's config. papermill itself only warns
-    on unknown parameters."""
+    """Check the method, the device (that this machine has it, unless the runs go to another),
+    the parameter names, and the dataset, profile and every value (through the method's
+    config, against the dataset), before anything runs; return the run's config. papermill
+    itself only warns on unknown parameters."""
     method = methods.get(spec.method)
-    datasets.spec(spec.dataset)
-    check_choice(spec.profile, PROFILES, "profile")
     if local_device:
         resolve_device(spec.device)
     else:

@@ -94,7 +94,8 @@ def prepare(config: Config) -> Prepared:
     data = datasets.subsample(datasets.load(config.dataset), config.max_images,
                               np.random.default_rng(config.seed))
     if config.normal_classes:
-        return Prepared(data, [tuple(sorted(set(config.normal_classes)))])
+        return Prepared(data, [check_normal_classes(config.normal_classes,
+                                                    len(data.class_names), data.name)])
     classes = config.classes or tuple(np.unique(data.labels).tolist())
     return Prepared(data, [(c,) for c in classes])
 
