@@ -47,7 +47,7 @@ def test_ambiguous_images_come_from_gasten_labelled_by_its_classifier(smoke):
 
 def _results(scores_by_kind: dict[str, dict[str, np.ndarray]], truth: np.ndarray):
     cases = {k: bench.Case(k, np.zeros((len(truth), 1, 2, 2), np.float32),
-                           np.zeros(len(truth), int), truth, np.where(truth, 0, -1))
+                           np.zeros(len(truth), int), truth)
              for k in scores_by_kind}
     scores = {k: {d: s.get(d, np.zeros(len(truth))) for d in bench.DETECTORS}
               for k, s in scores_by_kind.items()}

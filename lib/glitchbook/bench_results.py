@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 
 from glitchbook import plots, reproduce
 from glitchbook.records import RunRecord, duration
+from glitchbook.status import setting_label
 from glitchbook.tables import by_setting, fmt, markdown_table
 
 MEASURES = {"avpr": "AVPR", "auroc": "AUROC", "f1": "F1 at the true count"}
@@ -85,9 +86,7 @@ def page(records: list[RunRecord], root: Path | None, figures: Path) -> str:
     for i, (record, seeds) in enumerate(by_setting(ok)):
         over = (f"seed {seeds[0]}" if len(seeds) == 1 else
                 f"mean ± sd over seeds {', '.join(map(str, seeds))}")
-        setting = f"{record.dataset} ({record.profile}" + (
-            ", published" if record.published else "") + "".join(
-            f", {k}={v}" for k, v in sorted(record.options.items())) + ")"
+        setting = setting_label(record)
         figure = heat_map(record.metrics, f"{setting}: AVPR of each detector on each kind")
         path = plots.save(figure, figures, f"bench_{i}", "")
         plt.close(figure)

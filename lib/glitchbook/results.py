@@ -21,7 +21,13 @@ from matplotlib.figure import Figure
 from glitchbook import bench_results, methods, plots, reproduce
 from glitchbook.papers import paper
 from glitchbook.records import RunRecord, atomic_write_text, load_book
-from glitchbook.status import changed_settings, provenance_line, settings_line, status_page
+from glitchbook.status import (
+    changed_settings,
+    provenance_line,
+    setting_label,
+    settings_line,
+    status_page,
+)
 from glitchbook.tables import Held, by_setting, markdown_table
 
 RESULTS_DIR = Path("book/runs/results")
@@ -106,11 +112,11 @@ def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
         panels, reference = {}, {}
         for record in settings:
             models = record.metrics.get("models", {})
-            panels[_setting(record)] = {m: by_class(models[m]) for m in spec["models"]
+            panels[setting_label(record)] = {m: by_class(models[m]) for m in spec["models"]
                                         if m in models}
             side = spec["datasets"].get(record.dataset)
             if side:
-                reference[_setting(record)] = by_class(side["values"].get(theirs, {}))
+                reference[setting_label(record)] = by_class(side["values"].get(theirs, {}))
         return plots.per_class_lines(panels, reference, f"{label} per normal class: ours and "
                                      f"the paper's {theirs}", label, f"paper {theirs}")
     panels: dict[str, dict[str, dict[str, float]]] = {}
@@ -122,12 +128,12 @@ def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
             models = record.metrics.get("models", {})
             ours = {m: v[metric] for m, v in models.items() if _is_number(v.get(metric))}
             if ours:
-                panels.setdefault(title, {})[_setting(record)] = ours
+                panels.setdefault(title, {})[setting_label(record)] = ours
             side = spec["datasets"].get(record.dataset)
             if side and "paper_label" not in info:
                 theirs = {m: v[metric] for m, v in side["values"].items()
                           if m in ours and _is_number(v.get(metric))}
-                reference.setdefault(title, {})[_setting(record)] = theirs
+                reference.setdefault(title, {})[setting_label(record)] = theirs
     if not panels:
         return None
     compared = any(v for per_metric in reference.values() for v in per_metric.values())
@@ -177,7 +183,7 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
         over = (f"seed {seeds[0]}" if len(seeds) == 1 else
                 f"mean ± sd over seeds {', '.join(map(str, seeds))}")
         changed = changed_settings(record)
-        heading = f"## {_setting(record)}"
+        heading = f"## {setting_label(record)}"
         compared = f"paper: {side['label']}" if side else (
             "paper: no value for this dataset (our numbers only)")
         if side and side["profile"] != record.profile:
@@ -197,26 +203,19 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
     merged = [record for record, _ in settings]
     if ok and "claims" in spec:
         parts += ["## Do the paper's claims hold?", ""]
-        header = ["claim", *(_setting(r) for r in merged)]
+        header = ["claim", *(setting_label(r) for r in merged)]
         rows = [[text, *(_held(r.metrics.get("claims", {}).get(key)) for r in merged)]
                 for key, text in spec["claims"].items()]
         parts += [markdown_table(header, rows), ""]
     elif ok:
         parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
-        rows = [[_setting(r), *claim_verdict(r, spec)] for r in merged]
+        rows = [[setting_label(r), *claim_verdict(r, spec)] for r in merged]
         parts += [markdown_table(["setting", "holds", "detail"], rows), ""]
     failed = [r for r in records if r.status == "failed"]
     if failed:
         parts += ["## Failed runs", ""]
         parts += [f"- `{r.dataset}` ({r.profile}, seed {r.seed}): {r.error}" for r in failed]
     return "\n".join(parts).rstrip() + "\n"
-
-
-def _setting(record: RunRecord) -> str:
-    """'mnist (paper, published, nf=1, pair=5v3)': dataset, profile, and `-p` parameters."""
-    extra = "".join(f", {k}={v}" for k, v in sorted(record.options.items()))
-    return (f"{record.dataset} ({record.profile}{', published' if record.published else ''}"
-            f"{extra})")
 
 
 def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
@@ -310,7 +309,7 @@ def write_csv(path: Path, method: str, records: list[RunRecord]) -> Path:
                     continue
                 comparable = "paper_label" not in spec["metrics"].get(metric, {})
                 ref = theirs.get(model, {}).get(metric) if comparable else None
-                out.writerow([_setting(record), record.dataset, record.profile,
+                out.writerow([setting_label(record), record.dataset, record.profile,
                               record.published or "", " ".join(map(str, seeds)), model, metric,
                               float(value), getattr(value, "sd", ""),
                               ref if _is_number(ref) else ""])

@@ -68,3 +68,10 @@ def status_page(root: str | Path = ".", runs: str | Path | None = None) -> str:
         page += "\n\n**Unreadable records (skipped):**\n\n" + "\n".join(
             f"- {message}" for message in unreadable)
     return page + "\n"
+
+
+def setting_label(record: RunRecord) -> str:
+    """'mnist (paper, published, nf=1, pair=5v3)': dataset, profile, and `-p` parameters."""
+    extra = "".join(f", {k}={v}" for k, v in sorted(record.options.items()))
+    return (f"{record.dataset} ({record.profile}{', published' if record.published else ''}"
+            f"{extra})")
