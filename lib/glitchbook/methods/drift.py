@@ -198,6 +198,7 @@ def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "a
                 result.streams[stream_name]["alarms"][detector], stream.change_at)
             found[detector_key("delay", stream_name, detector)] = delay
             found[detector_key("false_alarms", stream_name, detector)] = false_alarms
+    model.cpu()  # the notebook reads it on the CPU, as the other chapters leave their models
     return result
 
 
