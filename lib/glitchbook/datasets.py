@@ -307,10 +307,8 @@ def info(name: str, **options) -> DatasetInfo:
 
 
 def ensure_available(name: str, root: str | os.PathLike | None = None) -> None:
-    """Download `name` if needed and load it once, which checks its files, or read the files
-    of your own folder: DatasetUnavailable if it cannot be had, ChecksumError if a file in the
-    data directory is damaged, ConfigError if a folder is missing or holds no images."""
-    if name.startswith(("folder:", "mvtec:")):
-        info(name)
-    elif not spec(name).bundled:
+    """Download `name` if needed and load it once, which checks its files: DatasetUnavailable
+    if it cannot be had, ChecksumError if a file in the data directory is damaged. (Your own
+    `folder:` and `mvtec:` images are checked by `info`, which every run's config reads.)"""
+    if not spec(name).bundled:
         load(name, root=root, download=True)
