@@ -78,10 +78,15 @@ def load_mvtec(path: str | os.PathLike, *, size: int = 64, **_) -> ImageDataset:
     transistor, ...), resized to `size` x `size` RGB."""
     root = Path(path).expanduser()
     categories = mvtec_categories(root)
-    files = [(f, i) for i, c in enumerate(categories) for split in ("train", "test")
-             for f in sorted((root / c / split / "good").glob("*.png"))]
+    files = [(f, i) for i, c in enumerate(categories) for f in _mvtec_good(root, c)]
     images = to_array([open_image(f) for f, _ in files], size=(size, size), mode="RGB")
     return to_dataset(images, [i for _, i in files], categories, f"mvtec:{root}")
+
+
+def _mvtec_good(root: Path, category: str) -> list[Path]:
+    """A category's defect-free images: train/good, then test/good."""
+    return [f for split in ("train", "test")
+            for f in sorted((root / category / split / "good").glob("*.png"))]
 
 
 def mvtec_info(path: str | os.PathLike, *, size: int = 64) -> DatasetInfo:
@@ -89,8 +94,7 @@ def mvtec_info(path: str | os.PathLike, *, size: int = 64) -> DatasetInfo:
     root = Path(path).expanduser()
     counts = []
     for category in mvtec_categories(root):
-        files = [f for split in ("train", "test")
-                 for f in sorted((root / category / split / "good").glob("*.png"))]
+        files = _mvtec_good(root, category)
         for f in files:
             open_image(f, decode=False)
         counts.append(len(files))
