@@ -97,6 +97,19 @@ def test_clustering_returns_labels_scores_and_one_prototype_per_cluster():
         patterns.search(features[:5], space, progress=False)
 
 
+def test_umap_with_the_distances_computed_once_is_bit_for_bit_umap_alone():
+    rng = np.random.default_rng(0)
+    features = np.abs(rng.normal(size=(150, 12))).astype(np.float32)
+    features[:50] += 1.0
+    distances = patterns.cosine_distances(features)
+    for n_neighbors in (5, 15):
+        alone = patterns.reduce(features, n_neighbors=n_neighbors, min_dist=0.01, n_components=3)
+        shared = patterns.reduce(features, n_neighbors=n_neighbors, min_dist=0.01,
+                                 n_components=3, distances=distances)
+        np.testing.assert_array_equal(alone, shared)
+    assert patterns.cosine_distances(np.ones((patterns.EXACT_NEIGHBOURS, 2))) is None
+
+
 @pytest.mark.parametrize("overrides,match", [(dict(pairs=("7v7",)), "two different classes"),
                                              (dict(pairs=("seven",)), "positive"),
                                              (dict(nfs=(0,)), "nf must be positive"),

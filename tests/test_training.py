@@ -98,3 +98,38 @@ def test_precise_batchnorm_sets_the_running_statistics_to_the_datas():
     assert model.norm.momentum == 0.1 and not model.training
     # the default keeps training's running averages (4 updates with momentum 0.1, from 0)
     assert (plain.norm.running_mean.numpy() < 1.5).all()
+
+
+@pytest.mark.parametrize("checkpoints", [False, True])
+def test_precise_batchnorm_runs_before_each_checkpoint_or_once_at_the_end(
+        tmp_path, monkeypatch, checkpoints):
+    from glitchbook import training
+
+    calls = []  # per recompute: the weights it saw, and the checkpoints already saved
+
+    def recompute(model, *args, **kwargs):
+        calls.append((model.fc.weight.detach().clone(), len(list(tmp_path.glob("*.pt")))))
+
+    monkeypatch.setattr(training, "recompute_batchnorm", recompute)
+    model = _Normed()
+    data = tensor_dataset(np.eye(3, dtype=np.float32).repeat(2, 0), np.array([0, 1] * 3))
+    fit(model, data, epochs=3, batch_size=2, device="cpu", precise_bn=True, progress=False,
+        checkpoint_dir=tmp_path if checkpoints else None)
+    assert [saved for _, saved in calls] == ([0, 1, 2] if checkpoints else [0])
+    assert torch.equal(calls[-1][0], model.fc.weight)  # the last one sees the trained weights
+
+
+def test_convolution_weights_train_channels_last_and_compute_as_before():
+    from glitchbook.models.classifiers import BinaryCNN
+
+    torch.manual_seed(0)
+    model = BinaryCNN(2)
+    reference = BinaryCNN(2)
+    reference.load_state_dict(model.state_dict())
+    x = torch.rand(8, 1, 28, 28)
+    fit(model, tensor_dataset(x.numpy(), np.zeros(8, np.int64)), epochs=1, lr=1e-12,
+        device="cpu", progress=False)
+    conv = model.body[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference.eval()(x), atol=1e-6, rtol=1e-5)

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from glitchbook.checks import check_positive
-from glitchbook.training import History, resolve_device, run_epochs, tensor_dataset
+from glitchbook.training import History, resolve_device, run_epochs, tensor_dataset, to_device
 
 
 def _init(module: nn.Module) -> None:
@@ -102,8 +102,8 @@ class GAN:
         """A freshly initialised DCGAN with the authors' optimiser settings."""
         torch.manual_seed(seed)
         g, d = Generator(z_dim, filters), Discriminator(filters)
-        return cls(g, d, torch.optim.Adam(g.parameters(), lr, betas=betas),
-                   torch.optim.Adam(d.parameters(), lr, betas=betas))
+        return cls(g, d, torch.optim.Adam(g.parameters(), lr, betas=betas, fused=True),
+                   torch.optim.Adam(d.parameters(), lr, betas=betas, fused=True))
 
     @torch.no_grad()
     def sample(self, noise: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
@@ -125,11 +125,11 @@ def fit_gan(gan: GAN, images: torch.Tensor | np.ndarray, *, epochs: int, batch_s
     holds the generator ("G") and discriminator ("D") losses and, in step 2, the batch ACD."""
     check_positive(epochs=epochs, batch_size=batch_size)
     target = resolve_device(device)
-    g, d = gan.generator.to(target).train(), gan.discriminator.to(target).train()
+    g, d = to_device(gan.generator, target).train(), to_device(gan.discriminator, target).train()
     _move_optimizer(gan.g_optimizer, target)
     _move_optimizer(gan.d_optimizer, target)
     if classifier is not None:
-        classifier.to(target).eval().requires_grad_(False)
+        to_device(classifier, target).eval().requires_grad_(False)
 
     def step(batch: tuple[torch.Tensor, ...], epoch: int) -> dict[str, torch.Tensor]:
         real = batch[0]
@@ -161,5 +161,5 @@ def fit_gan(gan: GAN, images: torch.Tensor | np.ndarray, *, epochs: int, batch_s
 def _move_optimizer(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     for state in optimizer.state.values():
         for key, value in state.items():
-            if isinstance(value, torch.Tensor) and value.dim() > 0:
+            if isinstance(value, torch.Tensor):  # fused Adam keeps its step count there too
                 state[key] = value.to(device)
