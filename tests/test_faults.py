@@ -17,9 +17,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glitchbook import ConfigError, execution, records, runner, runplan
+from glitchbook import ConfigError
 from glitchbook.config import config_hash
 from glitchbook.methods import drift
+from glitchbook.run import execute, matrix, plan, records
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glitchbook import records
+from glitchbook.run import records
 from glitchbook.methods import drift
 
 run = Path(run_dir)
@@ -155,24 +156,24 @@ def test_an_interrupted_command_reruns_only_the_missing_and_failed_runs(fault_ro
 def test_failing_notebooks_become_failed_records_and_the_matrix_goes_on(fault_root):
     _faults(fault_root, **{"mnist-5k_seed1": "raise", "mnist-5k_seed2": "die",
                            "mnist-5k_seed3": "hang"})
-    specs = runplan.plan(["drift"], ["mnist-5k"], "smoke", seeds=(0, 1, 2, 3), device="cpu")
-    outcomes = runner.run_matrix(specs, fault_root, scheduler="local:2", progress=False,
+    specs = plan.specs(["drift"], ["mnist-5k"], "smoke", seeds=(0, 1, 2, 3), device="cpu")
+    outcomes = matrix.run_matrix(specs, fault_root, scheduler="local:2", progress=False,
                                  cell_timeout=8)
     assert [o.status for o in outcomes] == ["ok", "failed", "failed", "failed"]
     reasons = [o.error for o in outcomes[1:]]
     assert reasons[0] == "ValueError: the stand-in notebook was told to fail"
     assert "DeadKernelError" in reasons[1] and "Kernel died" in reasons[1]
     assert "CellTimeoutError" in reasons[2] and "8" in reasons[2]
-    ok = records.load(runplan.paths(outcomes[0].spec, fault_root)[1])
+    ok = records.load(outcomes[0].run.run_dir)
     for outcome in outcomes[1:]:
-        record = records.load(runplan.paths(outcome.spec, fault_root)[1])
+        record = records.load(outcome.run.run_dir)
         assert record.status == "failed" and record.error == outcome.error
         # a failed record means what a completed one does: the resolved device, the full config
         config = drift.from_parameters("mnist-5k", "smoke", outcome.spec.seed)
         assert record.device == ok.device == "cpu"
         assert record.config_hash == config_hash(config.as_dict()) and record.config["epochs"]
     assert not any(o.bad_input for o in outcomes)
-    summary = execution.summary(outcomes)
+    summary = execute.summary(outcomes)
     assert "1 ok, 0 skipped, 3 failed" in summary and "Kernel died" in summary
 
 
@@ -207,14 +208,14 @@ def test_runs_go_to_an_existing_cluster_over_tcp(fault_root, monkeypatch):
     from distributed import LocalCluster
 
     _faults(fault_root)
-    specs = runplan.plan(["drift"], ["mnist-5k"], "smoke", seeds=(0, 1), device="cpu")
+    specs = plan.specs(["drift"], ["mnist-5k"], "smoke", seeds=(0, 1), device="cpu")
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
-        outcomes = runner.run_matrix(specs, fault_root, scheduler=cluster.scheduler_address,
+        outcomes = matrix.run_matrix(specs, fault_root, scheduler=cluster.scheduler_address,
                                      progress=False)
         assert [o.status for o in outcomes] == ["ok", "ok"]
-        on_gpu = runplan.plan(["drift"], ["mnist-5k"], "smoke", device="cuda")
+        on_gpu = plan.specs(["drift"], ["mnist-5k"], "smoke", device="cuda")
         with pytest.raises(ConfigError, match="need a worker with a GPU resource"):
-            runner.run_matrix(on_gpu, fault_root, scheduler=cluster.scheduler_address)
-    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", "2s")
+            matrix.run_matrix(on_gpu, fault_root, scheduler=cluster.scheduler_address)
+    monkeypatch.setattr(matrix, "CONNECT_TIMEOUT", "2s")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
-        runner.run_matrix(specs, fault_root, scheduler="tcp://127.0.0.1:9")
+        matrix.run_matrix(specs, fault_root, scheduler="tcp://127.0.0.1:9")

@@ -56,9 +56,11 @@ def test_knn_baseline_beats_chance(digits):
 
 def test_dae_and_arae_beat_chance_on_a_small_real_case():
     config = arae.Config.for_run("digits", "smoke", classes=(0,))
-    (result,) = arae.run(config, arae.prepare(config), device="cpu", progress=False)
+    results = arae.run(config, arae.prepare(config), device="cpu", progress=False)
+    (result,) = results.per_normal_set
     for name in ("DAE", "ARAE"):
         assert result.metrics[name]["auroc"] > 0.6, name
-    summary = arae.summarise([result])["models"]
+    summary = arae.summarise(results)["compared"]
     assert summary["ARAE"]["auroc_class_0"] == summary["ARAE"]["auroc_mean"]
-    assert arae.epoch_time_ratio([result]) > 1.0  # the attack costs time
+    assert arae.training_time_ratio(results) > 1.0  # the attack costs time
+    assert len(results.histories) == 3  # AE, DAE and ARAE

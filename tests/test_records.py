@@ -3,13 +3,13 @@ import os
 
 import pytest
 
-from glitchbook import records
-from glitchbook.records import RunRecord
+from glitchbook.run import records
+from glitchbook.run.records import RunRecord
 
 
 def _record(**kw):
     base = dict(method="clsvae", dataset="digits", profile="smoke", seed=0, device="cpu",
-                config={"epochs": 3}, config_hash="abc", metrics={"models": {"VAE": {"x": 1.0}}})
+                config={"epochs": 3}, config_hash="abc", metrics={"compared": {"VAE": {"x": 1.0}}})
     return RunRecord(**{**base, **kw})
 
 
@@ -51,15 +51,16 @@ def test_values_that_json_cannot_hold_are_refused(tmp_path):
 
 @pytest.mark.parametrize("text", ['{"method": "clsvae", "datas', '{"unexpected": 1}', "\xff"])
 def test_an_unreadable_record_is_reported_and_skipped(tmp_path, capsys, text):
-    from glitchbook import ChecksumError, results
+    from glitchbook import UnreadableRecord
     from glitchbook.cli import main
+    from glitchbook.pages import results
 
     runs = tmp_path / "book/runs"
     records.write(runs / "clsvae/digits", _record())
     torn = runs / "clsvae/shapes/record.json"
     torn.parent.mkdir(parents=True)
     torn.write_text(text)
-    with pytest.raises(ChecksumError, match="shapes/record.json is unreadable"):
+    with pytest.raises(UnreadableRecord, match="shapes/record.json is unreadable"):
         records.load(torn)
     unreadable: list[str] = []
     assert [r.dataset for r in records.load_all(runs, unreadable=unreadable)] == ["digits"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import nbformat
 
-from glitchbook import reproduce, runplan
-from glitchbook.records import RunRecord
+from glitchbook.run import plan, reproduce
+from glitchbook.run.records import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def test_the_commands_name_the_run_its_seeds_and_its_parameters():
     assert given == {"dataset": "mnist", "profile": "paper", "device": "cpu", "seed": "0",
                      "run_dir": "book/runs/ambiguity/mnist_nf-1_pair-5v3", "pair": "5v3",
                      "nf": "1"}
-    assert set(given) <= set(runplan.notebook_parameters(ROOT / "notebooks/ambiguity.ipynb"))
+    assert set(given) <= set(plan.notebook_parameters(ROOT / "notebooks/ambiguity.ipynb"))
 
 
 def test_the_box_is_a_collapsed_admonition_with_what_the_run_ran_on():

@@ -4,19 +4,19 @@ import json
 
 import pytest
 
-from glitchbook import methods
+from glitchbook import methods, papers
 from glitchbook.methods import arae
-from glitchbook.papers import paper
-from glitchbook.records import RunRecord, duration
-from glitchbook.results import claim_verdict, comparison_figure, method_page
-from glitchbook.status import changed_settings
-from glitchbook.tables import Held, by_setting, merge_seeds
+from glitchbook.pages.results import comparison_figure, method_page
+from glitchbook.pages.status import changed_settings
+from glitchbook.pages.tables import Held, by_setting, merge_seeds
+from glitchbook.pages.verdicts import claim_verdict
+from glitchbook.run.records import RunRecord, duration
 
 
 def _record(method: str, seed: int, models: dict, **extra) -> RunRecord:
     return RunRecord(method=method, dataset="mnist-5k", profile="default", seed=seed,
                      device="cpu", config={"dataset": "mnist-5k", "seed": seed},
-                     config_hash="x", metrics={"models": models, **extra})
+                     config_hash="x", metrics={"compared": models, **extra})
 
 
 def test_a_claim_over_three_seeds_holds_only_when_it_holds_in_every_seed():
@@ -27,10 +27,10 @@ def test_a_claim_over_three_seeds_holds_only_when_it_holds_in_every_seed():
     assert str(merged["7v1 nf2"]["claim_holds"]) == "in 2 of 3 seeds"
     records = [_record("ambiguity", s, m) for s, m in enumerate(seeds)]
     ((record, used),) = by_setting(records)
-    verdict, detail = claim_verdict(record, paper("ambiguity"))
+    verdict, detail = claim_verdict(record, papers.load("ambiguity"))
     assert used == [0, 1, 2] and verdict == "no" and "in 2 of 3 seeds" in detail
     always = [_record("ambiguity", s, {"7v1 nf2": {"claim_holds": True}}) for s in range(3)]
-    assert claim_verdict(by_setting(always)[0][0], paper("ambiguity"))[0] == "yes"
+    assert claim_verdict(by_setting(always)[0][0], papers.load("ambiguity"))[0] == "yes"
 
 
 def test_influence_claims_are_judged_against_the_papers_rivals_not_cleanlab():
@@ -42,7 +42,7 @@ def test_influence_claims_are_judged_against_the_papers_rivals_not_cleanlab():
     models["PCID"] = {"f1_uniform": 0.0, "f1_class": 0.0, "f1_anomaly": 0.6, "f1_mixed": 0.0}
     models["CFRank"] = {"f1_uniform": 0.7, "f1_class": 0.7, "f1_anomaly": 0.7, "f1_mixed": 0.6}
     models["cleanlab"] = dict.fromkeys(models["SI"], 0.9)
-    verdict, detail = claim_verdict(_record("influence", 0, models), paper("influence"))
+    verdict, detail = claim_verdict(_record("influence", 0, models), papers.load("influence"))
     assert verdict == "yes", detail  # CFRank's higher F1 on mislabels is no rival of CNCI's
     assert "cleanlab" not in detail and "CFRank" in detail
 
@@ -51,7 +51,7 @@ def test_clsvae_claim_leaves_the_no_repair_row_out():
     models = {"CLSVAE": {"avpr_row": 0.9, "smse_dirty": 0.5},
               "VAE": {"avpr_row": 0.8, "smse_dirty": 0.9},
               "no repair": {"smse_dirty": 0.1}}
-    verdict, _ = claim_verdict(_record("clsvae", 0, models), paper("clsvae"))
+    verdict, _ = claim_verdict(_record("clsvae", 0, models), papers.load("clsvae"))
     assert verdict == "yes"
 
 
@@ -60,12 +60,12 @@ def test_a_tie_for_first_place_counts_for_the_claimed_model():
     models = {"CCVAE": {"avpr_row": 0.9999999999999999, "smse_dirty": 0.0075},
               "CLSVAE": {"avpr_row": 1.0, "smse_dirty": 0.0044},
               "VAE": {"avpr_row": 0.96, "smse_dirty": 0.04}}
-    verdict, detail = claim_verdict(_record("clsvae", 0, models), paper("clsvae"))
+    verdict, detail = claim_verdict(_record("clsvae", 0, models), papers.load("clsvae"))
     assert verdict == "yes", detail
     assert "CLSVAE (1.0000; tied with CCVAE)" in detail
     models["CCVAE"]["avpr_row"] = 1.0
     models["CLSVAE"]["avpr_row"] = 0.999
-    assert claim_verdict(_record("clsvae", 0, models), paper("clsvae"))[0] == "partly"
+    assert claim_verdict(_record("clsvae", 0, models), papers.load("clsvae"))[0] == "partly"
 
 
 def test_a_setting_changed_from_the_profile_is_named_on_the_page():
@@ -89,9 +89,9 @@ def test_the_opening_figure_marks_the_papers_value_on_our_bar():
     avpr, smse = figure.axes
     assert [round(b.get_height(), 4) for b in avpr.patches] == [0.9, 0.7]
     (marks,) = avpr.collections  # the paper's CLSVAE and VAE AVPR, as black bars
-    spec = paper("clsvae")["datasets"]["shapes"]["values"]
+    reported = papers.load("clsvae")["datasets"]["shapes"]["values"]
     assert sorted(seg[0][1] for seg in marks.get_segments()) == sorted(
-        [spec["CLSVAE"]["avpr_row"], spec["VAE"]["avpr_row"]])
+        [reported["CLSVAE"]["avpr_row"], reported["VAE"]["avpr_row"]])
     record.dataset = "digits"  # no paper value: bars only
     assert not comparison_figure("clsvae", [record]).axes[0].collections
     assert comparison_figure("clsvae", []) is None
@@ -106,12 +106,12 @@ def test_wall_times_read_as_a_person_says_them():
 
 @pytest.mark.parametrize("method", [m for m, entry in methods.METHODS.items() if entry.paper])
 def test_every_results_page_opens_with_the_departures_box(method):
-    spec = paper(method)
-    assert spec["departures"] and all({"what", "why", "effect"} <= set(d)
-                                      for d in spec["departures"])
+    paper = papers.load(method)
+    assert paper["departures"] and all({"what", "why", "effect"} <= set(d)
+                                       for d in paper["departures"])
     page = method_page(method, [])
     assert "```{admonition} Where we depart from the paper" in page
-    assert spec["departures"][0]["what"] in page
+    assert paper["departures"][0]["what"] in page
 
 
 def test_a_published_run_is_its_own_setting_with_where_and_how_it_ran():

@@ -11,8 +11,9 @@ from functools import partial
 import numpy as np
 import pytest
 
-from glitchbook import DatasetUnavailable, cli, datasets, sources
-from glitchbook.sources import FASHION_PACKAGE, MNIST_PACKAGE, SourceFailed
+from glitchbook import DatasetUnavailable, cli, datasets
+from glitchbook.datasets import sources
+from glitchbook.datasets.sources import FASHION_PACKAGE, MNIST_PACKAGE, SourceFailed
 
 
 @dataclass(frozen=True)

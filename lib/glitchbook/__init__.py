@@ -6,6 +6,7 @@ from glitchbook.errors import (
     DatasetUnavailable,
     GlitchbookError,
     NonFiniteLossError,
+    UnreadableRecord,
 )
 
 __version__ = "0.1.0"
@@ -16,5 +17,6 @@ __all__ = [
     "DatasetUnavailable",
     "GlitchbookError",
     "NonFiniteLossError",
+    "UnreadableRecord",
     "__version__",
 ]

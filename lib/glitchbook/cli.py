@@ -10,19 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from glitchbook import (
-    datasets,
-    execution,
-    methods,
-    records,
-    results,
-    runner,
-    runplan,
-    sources,
-    status,
-)
+from glitchbook import datasets, methods
 from glitchbook.config import PROFILES
+from glitchbook.datasets import sources
 from glitchbook.errors import ConfigError, GlitchbookError
+from glitchbook.pages import results, status
+from glitchbook.run import execute, matrix, plan, records
 
 
 def _csv(text: str) -> list[str]:
@@ -55,23 +48,23 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     names = list(methods.METHODS) if args.methods == "all" else _csv(args.methods)
-    specs = runplan.plan(names, _csv(args.datasets) if args.datasets else None, args.profile,
-                        seeds=args.seeds, device=args.device, options=dict(args.param or []))
+    cells = plan.specs(names, _csv(args.datasets) if args.datasets else None, args.profile,
+                       seeds=args.seeds, device=args.device, options=dict(args.param or []))
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     try:
-        outcomes = runner.run_matrix(specs, args.root, jobs=args.jobs, scheduler=args.scheduler,
+        outcomes = matrix.run_matrix(cells, args.root, jobs=args.jobs, scheduler=args.scheduler,
                                      force=args.force, progress=not args.quiet,
                                      cell_timeout=args.cell_timeout)
     except KeyboardInterrupt:
         print("glitchbook: interrupted. Completed runs are kept; run the same command again to "
               "run only the missing and failed ones.", file=sys.stderr)
         return 130
-    print(execution.summary(outcomes))
+    print(execute.summary(outcomes))
     if args.publish:
         for outcome in outcomes:
             if outcome.status != "failed":
-                print(f"published {execution.publish(outcome.spec, args.root)}")
+                print(f"published {execute.publish(outcome.run)}")
     results.write_pages(args.root)
     if any(o.bad_input for o in outcomes):
         return 2
@@ -118,7 +111,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     print(f"{'dataset':14s} {'contents':40s} {'here':4s} {'on disk':>8s}  from / how to get it")
     for name, entry in datasets.REGISTRY.items():
         here = datasets.is_available(name, args.data_dir)
-        size = "" if entry.bundled or not here else (
+        size = "" if not entry.needs_download or not here else (
             f"{datasets.disk_size(name, args.data_dir) / 2**20:.0f} MB")
         if here:
             origin = datasets.provenance(name, args.data_dir)
@@ -132,7 +125,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     for name in args.names:
-        datasets.spec(name)  # every name checked before anything is fetched
+        datasets.entry(name)  # every name checked before anything is fetched
     for name in args.names:
         if datasets.is_available(name, args.data_dir):
             print(f"{name}: already here ({datasets.provenance(name, args.data_dir)})")

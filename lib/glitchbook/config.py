@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
-
 from glitchbook import datasets
 from glitchbook.checks import check_choice
 from glitchbook.errors import ConfigError
@@ -45,7 +43,7 @@ class MethodConfig:
                 **overrides: Any) -> M:
         """The profile's preset for `dataset` with `overrides` (None keeps the preset), checked
         by name, type and range before anything runs."""
-        datasets.spec(dataset)
+        datasets.entry(dataset)
         check_choice(profile, PROFILES, "profile")
         chosen = {k: v for k, v in overrides.items() if v is not None}
         preset = cls.presets(dataset, chosen)[profile]
@@ -87,9 +85,3 @@ def config_hash(payload: Any) -> str:
         payload = dataclasses.asdict(payload)  # type: ignore[arg-type]
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def independent_rngs(seed: int, count: int) -> list[np.random.Generator]:
-    """`count` independent random streams from one seed (numpy's `SeedSequence.spawn`): draws
-    made from one seed for different purposes (a corruption, a split) must not be correlated."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]

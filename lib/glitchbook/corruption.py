@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from glitchbook import datasets
 from glitchbook.checks import (
     check_choice,
     check_choices,
@@ -20,20 +21,17 @@ from glitchbook.checks import (
     check_positive,
     check_range,
 )
+from glitchbook.datasets import DatasetInfo
+from glitchbook.datasets.shapes import polygon_mask
 from glitchbook.errors import ConfigError
-from glitchbook.shapes import polygon_mask
 
 SQUARES = ("square-1", "square-2", "square-3", "square-4")
 STRIPS = ("vertical-strip", "horizontal-strip", "diagonal-top-left", "diagonal-bottom-right")
 PATTERNS = SQUARES + STRIPS
-RECIPES = {  # dataset -> (patterns, how they are applied), from the authors' dataset scripts
-    "fashion-mnist": (PATTERNS, "replace"),
-    "mnist-5k": (PATTERNS, "replace"),
-    "mnist": (PATTERNS, "replace"),
-    "digits": (PATTERNS, "replace"),
+RECIPES = {  # family -> (patterns, how they are applied), from the authors' dataset scripts
     "frey-faces": (SQUARES, "replace"),
     "shapes": (STRIPS, "or"),
-}
+}  # every other family: Fashion-MNIST's, all eight patterns replacing pixels
 SQUARE_SIDE = 6 / 28  # of the image side, as the paper's 6-pixel squares on 28x28 images
 DIAGONALS = {  # the authors' polygons (row, column) of the two diagonal strips on 28x28 images
     "diagonal-top-left": [(15, 0), (0, 15), (0, 16), (16, 0)],
@@ -155,8 +153,20 @@ def systematic_outliers(images: np.ndarray, *, fraction: float = 0.35,
 
 
 def recipe(dataset: str) -> tuple[tuple[str, ...], str]:
-    """The paper's patterns and mode for `dataset` (Fashion-MNIST recipe for other digit sets)."""
-    return RECIPES.get(dataset, (PATTERNS, "replace"))
+    """The paper's patterns and mode for `dataset`, by its family (Fashion-MNIST's recipe for
+    the digit sets and any other)."""
+    return RECIPES.get(datasets.entry(dataset).family, (PATTERNS, "replace"))
+
+
+def trusted_capacity(train_images: float, dirty_share: float, dirty_strata: int,
+                     info: DatasetInfo) -> int:
+    """How many images the smallest stratum of a trusted set can be counted on to hold, in a
+    training split of `train_images` of which `dirty_share` is bad, spread over `dirty_strata`
+    strata (patterns, or one for every kind of bad), the clean ones over the dataset's classes
+    (`info`): half the expected size of the smaller of its smallest class and one bad stratum,
+    for a pattern or fault can leave an image unchanged and shares round down."""
+    clean = train_images * (1 - dirty_share) * info.smallest_class / info.n_images
+    return int(min(clean, train_images * dirty_share / dirty_strata) / 2)
 
 
 def trusted_set(labels: np.ndarray, pattern: np.ndarray, *, per_class: int = 10,

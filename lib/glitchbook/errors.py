@@ -17,5 +17,9 @@ class ChecksumError(GlitchbookError):
     """A file on disk does not match its published checksum."""
 
 
+class UnreadableRecord(GlitchbookError):
+    """A run record that cannot be read: torn, edited by hand, or written by another tool."""
+
+
 class NonFiniteLossError(GlitchbookError, FloatingPointError):
     """Training produced a NaN or infinite loss."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from glitchbook.checks import check_choice, check_fraction, check_normal_classes
+from glitchbook.datasets.images import ImageDataset
 from glitchbook.errors import ConfigError
-from glitchbook.images import ImageDataset
 
 PROTOCOLS = ("p1", "p2")
 

@@ -1,4 +1,10 @@
-"""The one training loop every model uses, and the one place device and seed are resolved."""
+"""The one training loop every model uses, and the one place device and seed are resolved.
+
+Randomness has one rule. A run's seed gives numpy streams (`independent_rngs`, one per step that
+draws, or `np.random.default_rng(seed)` where a chapter draws its steps from one stream in turn)
+and, for each model the run trains, one number: the run's seed plus the model's fixed offset in
+the run. That number seeds the model's initial weights (`seeded`) and its training (`fit`'s
+`seed`: batch order, sampling), so a model trains the same whichever others train beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -67,12 +73,28 @@ def progress_interval() -> float:
     return float(os.environ.get("TQDM_MININTERVAL", default))
 
 
+M = TypeVar("M")
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a CPU generator for data order."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def seeded(build: Callable[[], M], seed: int) -> M:
+    """What `build` makes (a model) with torch's generator set to `seed` first: its initial
+    weights come from the seed, whatever was drawn before."""
+    torch.manual_seed(seed)
+    return build()
+
+
+def independent_rngs(seed: int, count: int) -> list[np.random.Generator]:
+    """`count` independent random streams from one seed (numpy's `SeedSequence.spawn`): draws
+    made from one seed for different purposes (a corruption, a split) must not be correlated."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]
 
 
 def tensor_dataset(*arrays: np.ndarray) -> TensorDataset:

@@ -27,7 +27,7 @@ from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import BinaryCNN
 from glitchbook.models.gan import GAN, fit_gan
-from glitchbook.training import History, fit, in_batches, tensor_dataset
+from glitchbook.training import History, fit, in_batches, seeded, tensor_dataset
 
 # The paper's pairs (positive class first) and classifier widths, per dataset family.
 PAIRS = {"mnist": ("5v3", "7v1", "8v0"), "fashion-mnist": ("3v0", "5v7")}
@@ -37,8 +37,9 @@ PAPER_EPOCHS = {"mnist": (5, 10), "fashion-mnist": (10, 15)}
 
 
 def family(dataset: str) -> str:
-    """`mnist` for MNIST and its bundled subset, `fashion-mnist`, else the name itself."""
-    return "mnist" if dataset in ("mnist", "mnist-5k") else dataset
+    """The dataset `dataset` is a version of (`mnist` for MNIST and its bundled subset), which
+    names the paper's pairs, widths and epochs."""
+    return datasets.entry(dataset).family
 
 
 def parse_pair(pair: str, n_classes: int = 10) -> tuple[int, int]:
@@ -139,12 +140,19 @@ class Pair:
     class_names: tuple[str, str]
 
 
-def prepare(config: Config) -> dict[str, Pair]:
+@dataclass(frozen=True)
+class Prepared:
+    """Each pair of classes of the run, by name ('7v1')."""
+
+    pairs: dict[str, Pair]
+
+
+def prepare(config: Config) -> Prepared:
     """Each pair of `config` from the dataset (a seeded subsample of `max_images` when set)."""
-    data = datasets.subsample(datasets.load(config.dataset), config.max_images,
-                              np.random.default_rng(config.seed))
-    return {name: load_pair(data, name, config.test_fraction, config.seed)
-            for name in config.pairs}
+    data = datasets.load_sample(config.dataset, config.max_images,
+                                np.random.default_rng(config.seed), seed=config.seed)
+    return Prepared({name: load_pair(data, name, config.test_fraction, config.seed)
+                     for name in config.pairs})
 
 
 def load_pair(data: datasets.ImageDataset, pair: str, test_fraction: float,
@@ -166,32 +174,51 @@ class SettingResult:
 
     pair: str
     nf: int
+    classifier: BinaryCNN
     metrics: dict[str, float]
     test_probs: np.ndarray
     step1_probs: np.ndarray
     synthetic: np.ndarray  # step-2 images, N x 1 x 28 x 28 in [-1, 1]
     synthetic_probs: np.ndarray
-    clustered: np.ndarray  # indices into `synthetic` of the ambiguous images clustered
-    clustering: patterns.Clustering | None
+    histories: dict[str, History]
+    clustered: np.ndarray = field(default_factory=lambda: np.array([], int))  # into `synthetic`
+    clustering: patterns.Clustering | None = None
     prototypes: dict[int, int] = field(default_factory=dict)  # cluster -> index into clustered
-    histories: dict[str, History] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return f"{self.pair} nf{self.nf}"
 
 
-def run(config: Config, prepared: dict[str, Pair], *, device: str = "auto",
-        progress: bool = True) -> list[SettingResult]:
-    """Every pair of `prepared` in turn (`run_pair`)."""
-    return [result for pair in prepared.values()
-            for result in run_pair(config, pair, device=device, progress=progress)]
+@dataclass
+class Results:
+    """Every setting of the run, stress-tested and searched for patterns."""
+
+    per_setting: list[SettingResult]
+
+    @property
+    def histories(self) -> list[History]:
+        """Every model's training, once (a pair's step 1 serves each of its widths)."""
+        found = {id(h): h for r in self.per_setting for h in r.histories.values()}
+        return list(found.values())
 
 
-def run_pair(config: Config, pair: Pair, *, device: str = "auto", progress: bool = True,
-             cluster: bool = True) -> list[SettingResult]:
-    """Step 1 once for the pair, then per width: classifier, step 2, metrics, and (unless
-    `cluster` is False) the search for patterns."""
+def run(config: Config, prepared: Prepared, *, device: str = "auto",
+        progress: bool = True) -> Results:
+    """Every pair of `prepared` in turn: GASTeN's stress test of each width (`stress_test`),
+    then the search for patterns in each setting's ambiguous images (`find_patterns`)."""
+    settings = []
+    for pair in prepared.pairs.values():
+        for result in stress_test(config, pair, device=device, progress=progress):
+            find_patterns(result, config, device=device, progress=progress)
+            settings.append(result)
+    return Results(settings)
+
+
+def stress_test(config: Config, pair: Pair, *, device: str = "auto",
+                progress: bool = True) -> list[SettingResult]:
+    """Step 1 once for the pair, then per width: the classifier, step 2, and the metrics of
+    how ambiguous and how realistic the synthetic images are."""
     noise = torch.randn(config.n_generated, config.z_dim,
                         generator=torch.Generator().manual_seed(config.seed + 1))
     gan = GAN.create(z_dim=config.z_dim, filters=config.gan_filters, lr=config.gan_lr,
@@ -202,12 +229,11 @@ def run_pair(config: Config, pair: Pair, *, device: str = "auto", progress: bool
     step1_images = gan.sample(noise)
     results = []
     for nf in config.nfs:
-        torch.manual_seed(config.seed)
-        classifier = BinaryCNN(nf)
-        fit(classifier, tensor_dataset(pair.train_images, pair.train_labels),
-            epochs=config.classifier_epochs, batch_size=config.batch_size,
-            lr=config.classifier_lr, device=device, seed=config.seed,
-            name=f"{pair.name} classifier nf={nf}", progress=progress)
+        classifier = seeded(lambda nf=nf: BinaryCNN(nf), config.seed)
+        trained = fit(classifier, tensor_dataset(pair.train_images, pair.train_labels),
+                      epochs=config.classifier_epochs, batch_size=config.batch_size,
+                      lr=config.classifier_lr, device=device, seed=config.seed,
+                      name=f"{pair.name} classifier nf={nf}", progress=progress)
         test_probs = in_batches(classifier, pair.test_images, device=device)
         stressed = copy.deepcopy(gan)
         step2 = fit_gan(stressed, pair.train_images, epochs=config.step2_epochs,
@@ -217,34 +243,45 @@ def run_pair(config: Config, pair: Pair, *, device: str = "auto", progress: bool
         synthetic = stressed.sample(noise).numpy()
         probs = in_batches(classifier, synthetic, device=device)
         step1_probs = in_batches(classifier, step1_images, device=device)
-        real = in_batches(classifier.features, pair.train_images, device=device)
-        band = metrics.in_band(probs, config.band)
-        found = {
-            "accuracy": float(((test_probs > 0.5) == pair.test_labels).mean()),
-            "loss": float(torch.nn.functional.binary_cross_entropy(
-                torch.from_numpy(test_probs).double(),
-                torch.from_numpy(pair.test_labels).double())),
-            "acd_test": metrics.acd(test_probs),
-            "n_test": int(metrics.in_band(test_probs, config.band).sum()),
-            "acd_step1": metrics.acd(step1_probs),
-            "acd_synthetic": metrics.acd(probs),
-            "n_synthetic": int(band.sum()),
-            "fid_step1": focd(classifier, step1_images.numpy(), real, device),
-            "fid_all": focd(classifier, synthetic, real, device),
-            "fid_borderline": (focd(classifier, synthetic[band], real, device)
-                               if band.sum() >= config.min_fid_images else float("nan")),
-            "gan_iterations_per_second": (step1.samples_per_second + step2.samples_per_second)
-            / 2 / config.batch_size,
-        }
-        found["claim_holds"] = bool(found["acd_synthetic"] < found["acd_test"]
-                                    and found["fid_all"] <= 2 * found["fid_step1"])
-        result = SettingResult(pair.name, nf, found, test_probs, step1_probs, synthetic, probs,
-                               np.array([], int), None,
-                               histories={"step1": step1, "step2": step2})
-        if cluster:
-            _cluster(result, classifier, config, device, progress)
-        results.append(result)
+        found = _measure(config, classifier, pair, test_probs, (step1_images.numpy(), step1_probs),
+                         (synthetic, probs), device)
+        found["gan_iterations_per_second"] = (step1.samples_per_second
+                                              + step2.samples_per_second) / 2 / config.batch_size
+        results.append(SettingResult(pair.name, nf, classifier, found, test_probs, step1_probs,
+                                     synthetic, probs, {"classifier": trained, "step1": step1,
+                                                        "step2": step2}))
     return results
+
+
+def _measure(config: Config, classifier: BinaryCNN, pair: Pair, test_probs: np.ndarray,
+             step1: tuple[np.ndarray, np.ndarray], step2: tuple[np.ndarray, np.ndarray],
+             device: str) -> dict[str, float]:
+    """The classifier's accuracy and loss on the real test images; the ACD and the number in
+    the band of the real, step-1 and step-2 images; FOCD of step 1, step 2 and its ambiguous
+    images; and whether the claim holds (ours: closer to the boundary than the real images,
+    FOCD at most twice step 1's). `step1` and `step2`: each step's images and the
+    classifier's outputs on them."""
+    (step1_images, step1_probs), (synthetic, probs) = step1, step2
+    real = in_batches(classifier.features, pair.train_images, device=device)
+    band = metrics.in_band(probs, config.band)
+    found = {
+        "accuracy": float(((test_probs > 0.5) == pair.test_labels).mean()),
+        "loss": float(torch.nn.functional.binary_cross_entropy(
+            torch.from_numpy(test_probs).double(),
+            torch.from_numpy(pair.test_labels).double())),
+        "acd_test": metrics.acd(test_probs),
+        "n_test": int(metrics.in_band(test_probs, config.band).sum()),
+        "acd_step1": metrics.acd(step1_probs),
+        "acd_synthetic": metrics.acd(probs),
+        "n_synthetic": int(band.sum()),
+        "fid_step1": focd(classifier, step1_images, real, device),
+        "fid_all": focd(classifier, synthetic, real, device),
+        "fid_borderline": (focd(classifier, synthetic[band], real, device)
+                           if band.sum() >= config.min_fid_images else float("nan")),
+    }
+    found["claim_holds"] = bool(found["acd_synthetic"] < found["acd_test"]
+                                and found["fid_all"] <= 2 * found["fid_step1"])
+    return found
 
 
 def focd(classifier: BinaryCNN, images: np.ndarray, real_features: np.ndarray,
@@ -255,10 +292,11 @@ def focd(classifier: BinaryCNN, images: np.ndarray, real_features: np.ndarray,
                                     real_features)
 
 
-def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config, device: str,
-             progress: bool) -> None:
-    """Embed the ambiguous synthetic images with the classifier, search UMAP x GMM, and keep
-    the best clustering and its prototypes (a seeded sample of at most max_cluster_images)."""
+def find_patterns(result: SettingResult, config: Config, *, device: str = "auto",
+                  progress: bool = True) -> None:
+    """Embed the setting's ambiguous synthetic images with its classifier, search UMAP x GMM,
+    and keep the best clustering and its prototypes (a seeded sample of at most
+    max_cluster_images) in `result`."""
     ambiguous = np.flatnonzero(metrics.in_band(result.synthetic_probs, config.band))
     rng = np.random.default_rng(config.seed)
     if len(ambiguous) > config.max_cluster_images:
@@ -267,7 +305,8 @@ def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config, devic
     empty = {"umap_n_neighbors": None, "umap_min_dist": None, "umap_n_components": None,
              "gmm_k": None, "silhouette": float("nan"), "davies_bouldin": float("nan")}
     try:
-        embedding = in_batches(classifier.features, result.synthetic[ambiguous], device=device)
+        embedding = in_batches(result.classifier.features, result.synthetic[ambiguous],
+                               device=device)
         clustering = patterns.search(embedding, config.space, seed=config.seed,
                                      progress=progress)
     except ConfigError as err:  # too few ambiguous images: reported, not hidden
@@ -279,6 +318,6 @@ def _cluster(result: SettingResult, classifier: BinaryCNN, config: Config, devic
                           davies_bouldin=clustering.davies_bouldin)
 
 
-def summarise(results: list[SettingResult]) -> dict:
+def summarise(results: Results) -> dict:
     """The record's metrics: per setting ('7v1 nf2'), its metrics."""
-    return {"models": {r.key: r.metrics for r in results}}
+    return {"compared": {r.key: r.metrics for r in results.per_setting}}

@@ -22,11 +22,11 @@ from glitchbook.checks import (
 )
 from glitchbook.config import MethodConfig
 from glitchbook.models.autoencoders import AE, AUTOENCODERS
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, fit, seeded, tensor_dataset
 
 MODEL_NAMES = tuple(AUTOENCODERS)
 BASELINE = "KNN (PyOD)"
-EPSILON = {"fashion-mnist": 0.05}  # the authors' L-infinity budget; 0.2 for MNIST-like data
+EPSILON = {"fashion-mnist": 0.05}  # the authors' L-infinity budget by family; 0.2 for MNIST
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Config(MethodConfig):
 
     @classmethod
     def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
-        epsilon = EPSILON.get(dataset, 0.2)
+        epsilon = EPSILON.get(datasets.entry(dataset).family, 0.2)
         return {"smoke": dict(epochs=15, steps=2, max_images=1500, classes=(1, 8), batch_size=64,
                               epsilon=epsilon),
                 # 400 images a class: a batch of 256 would give 2 steps an epoch
@@ -91,8 +91,8 @@ class Prepared:
 def prepare(config: Config) -> Prepared:
     """Load the dataset (a seeded subsample of `max_images` when set) and list the normal sets:
     each class in turn, or the one given set."""
-    data = datasets.subsample(datasets.load(config.dataset), config.max_images,
-                              np.random.default_rng(config.seed))
+    data = datasets.load_sample(config.dataset, config.max_images,
+                                np.random.default_rng(config.seed), seed=config.seed)
     if config.normal_classes:
         return Prepared(data, [check_normal_classes(config.normal_classes,
                                                     len(data.class_names), data.name)])
@@ -123,11 +123,22 @@ class ClassResult:
     metrics: dict[str, dict[str, float]]
 
 
+@dataclass
+class Results:
+    """Every normal set of the run, trained and scored."""
+
+    per_normal_set: list[ClassResult]
+
+    @property
+    def histories(self) -> list[History]:
+        return [h for r in self.per_normal_set for h in r.histories.values()]
+
+
 def run(config: Config, prepared: Prepared, *, device: str = "auto",
-        progress: bool = True) -> list[ClassResult]:
+        progress: bool = True) -> Results:
     """Every normal set of `prepared` in turn (`run_normal_set`)."""
-    return [run_normal_set(config, prepared.data, normal, device=device, progress=progress)
-            for normal in prepared.normal_sets]
+    return Results([run_normal_set(config, prepared.data, normal, device=device,
+                                   progress=progress) for normal in prepared.normal_sets])
 
 
 def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[int, ...], *,
@@ -139,8 +150,7 @@ def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[in
     models, histories, scores, validation = {}, {}, {}, {}
     x_test, x_val = torch.from_numpy(split.test), torch.from_numpy(split.validation)
     for i, name in enumerate(MODEL_NAMES):
-        torch.manual_seed(config.seed + i)
-        model = build(name, config, data.shape)
+        model = seeded(lambda name=name: build(name, config, data.shape), config.seed + i)
         label = f"{name} (normal {','.join(map(str, normal))})"
         histories[name] = fit(model, tensor_dataset(split.train), epochs=config.epochs,
                               batch_size=config.batch_size, lr=config.lr, device=device,
@@ -161,11 +171,11 @@ def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[in
     return ClassResult(normal, split, models, histories, scores, result)
 
 
-def summarise(results: list[ClassResult]) -> dict:
+def summarise(results: Results) -> dict:
     """The record's metrics: per model, the AUROC of each normal set (`auroc_class_<c>`),
     their mean, and F1 likewise under protocol p1; ARAE's training time over DAE's."""
     table: dict[str, dict[str, float]] = {}
-    for r in results:
+    for r in results.per_normal_set:
         key = "-".join(map(str, r.normal))
         for name, found in r.metrics.items():
             row = table.setdefault(name, {})
@@ -175,14 +185,14 @@ def summarise(results: list[ClassResult]) -> dict:
             values = [v for k, v in row.items() if k.startswith(f"{metric}_class_")]
             if values:
                 row[f"{metric}_mean"] = float(np.mean(values))
-    protocol = results[0].split.protocol if results else ""
-    return {"models": table, "arae_dae_time_ratio": epoch_time_ratio(results),
+    protocol = results.per_normal_set[0].split.protocol if results.per_normal_set else ""
+    return {"compared": table, "arae_dae_time_ratio": training_time_ratio(results),
             "protocol": protocol}
 
 
-def epoch_time_ratio(results: list[ClassResult], numerator: str = "ARAE",
+def training_time_ratio(results: Results, numerator: str = "ARAE",
                      denominator: str = "DAE") -> float:
     """Training time of `numerator` over `denominator`, summed over the normal sets."""
-    top = sum(r.histories[numerator].seconds for r in results)
-    bottom = sum(r.histories[denominator].seconds for r in results)
+    top = sum(r.histories[numerator].seconds for r in results.per_normal_set)
+    bottom = sum(r.histories[denominator].seconds for r in results.per_normal_set)
     return top / bottom if bottom else float("nan")

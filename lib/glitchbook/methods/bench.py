@@ -1,14 +1,12 @@
 """The glitch bench: every detector of the book on every kind of bad data, one table.
 
 Each kind of glitch is injected, at one rate, into its own copy of the training split with the
-generators the chapters use: systematic corruption (CLSVAE's patterns), uniform and class-based
-label noise and out-of-distribution anomalies (the influence work's), near-boundary ambiguous
-images (GASTeN's generator, labelled by the classifier it stressed) and camera faults (the drift
-chapter's). Every training image is then scored by every detector, higher = more suspicious,
-and each detector gets what its paper gives it: CLSVAE a trusted set, the influence signals and
-cleanlab the given labels and a clean held-out split, the rest the images alone. Detectors that
-see images only are trained once per distinct set of images: label noise leaves the images as
-they are, so its two kinds share them.
+chapters' generators: systematic corruption (CLSVAE's), uniform and class-based label noise and
+out-of-distribution anomalies (the influence work's), ambiguous images (GASTeN's, labelled by the
+classifier it stressed) and camera faults (the drift chapter's). Every detector scores every
+training image (higher = more suspicious) with what its paper gives it: CLSVAE a trusted set, the
+influence signals and cleanlab the given labels and a clean held-out split, the rest the images
+alone, trained once per distinct set of images (the two kinds of label noise share theirs).
 """
 
 from __future__ import annotations
@@ -24,12 +22,19 @@ from scipy.stats import rankdata
 
 from glitchbook import corruption, datasets, metrics
 from glitchbook.checks import check_choices, check_fraction, check_positive
-from glitchbook.config import MethodConfig, independent_rngs
+from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError
 from glitchbook.methods import ambiguity, clsvae, influence
-from glitchbook.models import AUTOENCODERS, MODELS
+from glitchbook.models import AUTOENCODERS
 from glitchbook.models.conv_autoencoders import build as build_conv_ae
-from glitchbook.training import fit, in_batches, tensor_dataset
+from glitchbook.training import (
+    History,
+    fit,
+    in_batches,
+    independent_rngs,
+    seeded,
+    tensor_dataset,
+)
 
 KINDS = ("systematic", "uniform", "class", "anomaly", "ambiguous", "camera")
 IMAGE_DETECTORS = ("VAE error", "DAE error", "ARAE error", "AE error (drift)", "KNN (PyOD)",
@@ -39,7 +44,6 @@ LABEL_DETECTORS = ("TracIn SI", "GD-class", "CNCI", "PCID", "CFRank", "cleanlab"
 DETECTORS = (*CLSVAE_DETECTORS, *IMAGE_DETECTORS, *LABEL_DETECTORS)
 SIGNAL_NAMES = {"TracIn SI": "SI", "GD-class": "GD-class", "CNCI": "CNCI", "PCID": "PCID",
                 "CFRank": "CFRank"}
-VAE_BATCH = 128  # the CLSVAE chapter's batch: the authors' weight decay is divided by it
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,13 @@ class Config(MethodConfig):
                 "paper": dict(max_images=10000, gan_epochs=ambiguity.PAPER_EPOCHS.get(
                     ambiguity.family(dataset), ambiguity.PAPER_EPOCHS["mnist"]))}
 
+    @property
+    def vae_recipe(self) -> clsvae.Config:
+        """The CLSVAE chapter's recipe for the VAE family on this dataset (the authors'
+        settings), trained `vae_epochs`."""
+        return clsvae.Config(dataset=self.dataset, profile=self.profile, seed=self.seed,
+                             epochs=self.vae_epochs, settings=clsvae.model_settings(self.dataset))
+
     def check(self, info: datasets.DatasetInfo) -> None:
         check_choices(self.kinds, KINDS, "glitch kind")
         check_fraction(self.rate, "rate")
@@ -81,7 +92,7 @@ class Config(MethodConfig):
                        arae_steps=self.arae_steps, trusted=self.trusted,
                        classifier_epochs=self.classifier_epochs, nf=self.nf)
         train = min(self.max_images or info.n_images, info.n_images) * (1 - self.test_fraction)
-        most = int(train * self.rate / 2)  # a pattern or fault can miss, a class rounds down
+        most = corruption.trusted_capacity(train, self.rate, 1, info)  # the bad: one stratum
         if self.trusted > most:
             raise ConfigError(f"trusted={self.trusted} images per stratum is more than a rate "
                               f"of {self.rate} makes bad: at least {most} can be counted on")
@@ -100,13 +111,14 @@ def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
 
 @dataclass
 class Case:
-    """One kind of glitch in its copy of the training split: images, given labels, and which
-    are bad."""
+    """One kind of glitch in its copy of the training split: images, given labels, which are
+    bad, and the training of any model that made them (GASTeN's)."""
 
     kind: str
     images: np.ndarray
     labels: np.ndarray
     is_glitch: np.ndarray
+    histories: list[History] = field(default_factory=list)
 
     @property
     def stratum(self) -> np.ndarray:
@@ -128,7 +140,7 @@ def prepare(config: Config) -> Prepared:
     """Load the dataset (a seeded subsample when `max_images` is set), split it, and pick the
     out-of-distribution images as the influence chapter does."""
     sample, split = independent_rngs(config.seed, 2)
-    data = datasets.subsample(datasets.load(config.dataset), config.max_images, sample)
+    data = datasets.load_sample(config.dataset, config.max_images, sample, seed=config.seed)
     train, test = datasets.train_test(data, config.test_fraction, split)
     ood = influence.ood_images(config.dataset, data.shape, sample, config.seed)
     return Prepared(data.subset(train), data.subset(test), ood)
@@ -162,58 +174,64 @@ def inject(config: Config, prepared: Prepared, kind: str, *, device: str = "auto
         g = corruption.inject_glitches(images, labels, n_classes, kind="anomaly",
                                        rate=config.rate, ood_images=prepared.ood, seed=seed)
         return Case(kind, g.images, g.labels, g.is_glitch)
-    extra, extra_labels = ambiguous_images(config, prepared, count, device=device,
-                                           progress=progress)
+    extra, extra_labels, histories = ambiguous_images(config, prepared, count, device=device,
+                                                      progress=progress)
     bad = np.r_[np.zeros(len(labels), bool), np.ones(len(extra), bool)]
-    return Case(kind, np.concatenate([images, extra]), np.r_[labels, extra_labels], bad)
+    return Case(kind, np.concatenate([images, extra]), np.r_[labels, extra_labels], bad,
+                histories)
 
 
 def ambiguous_images(config: Config, prepared: Prepared, count: int, *, device: str,
-                     progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """`count` images GASTeN made for the pair, the closest to its classifier's boundary, in
-    [0, 1], each labelled with the class the classifier leans to."""
+                     progress: bool) -> tuple[np.ndarray, np.ndarray, list[History]]:
+    """`count` images GASTeN made for the pair (`ambiguity.stress_test`), the closest to its
+    classifier's boundary, in [0, 1], each labelled with the class the classifier leans to;
+    and the training of the GAN and the classifier."""
     setting = ambiguity.Config.for_run(
         config.dataset, config.profile, config.seed, pairs=(config.pair,), nfs=(config.nf,),
         step1_epochs=config.gan_epochs[0], step2_epochs=config.gan_epochs[1],
         n_generated=max(4 * count, 500))
     pos, neg = ambiguity.parse_pair(config.pair)
     pair = ambiguity.load_pair(prepared.train, config.pair, config.test_fraction, config.seed)
-    (result,) = ambiguity.run_pair(setting, pair, device=device, progress=progress,
-                                   cluster=False)
+    (result,) = ambiguity.stress_test(setting, pair, device=device, progress=progress)
     closest = np.argsort(np.abs(result.synthetic_probs - 0.5), kind="stable")[:count]
     labels = np.where(result.synthetic_probs[closest] > 0.5, pos, neg)
-    return (result.synthetic[closest] + 1) / 2, labels
+    return (result.synthetic[closest] + 1) / 2, labels, list(result.histories.values())
 
 
 @dataclass
 class Scores:
-    """Each detector's scores of one case's training images, and the seconds each took."""
+    """Each detector's scores of one case's training images, the seconds each took, and the
+    training of the models behind them."""
 
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    histories: list[History] = field(default_factory=list)
 
 
 def image_scores(config: Config, images: np.ndarray, *, device: str,
                  progress: bool) -> Scores:
-    """The detectors that see the images alone: reconstruction errors of a VAE, DAE, ARAE
-    and the drift chapter's convolutional AE (each trained on these images), and PyOD's k-NN
-    and Isolation Forest on the pixels."""
+    """The detectors that see the images alone: reconstruction errors of a VAE (the CLSVAE
+    chapter's recipe), DAE, ARAE and the drift chapter's convolutional AE (each trained on
+    these images), and PyOD's k-NN and Isolation Forest on the pixels."""
     from pyod.models.iforest import IForest
     from pyod.models.knn import KNN
 
     started = time.perf_counter()
-    (vae,) = train_vae("VAE", config, images, np.zeros(len(images), bool),
-                    np.zeros(len(images), bool), device=device, progress=progress)
-    found = Scores({"VAE error": vae}, {"VAE error": time.perf_counter() - started})
+    none = np.zeros(len(images), bool)
+    (vae,), history = clsvae.fit_and_score("VAE", config.vae_recipe, images, none, none,
+                                           seed=config.seed, device=device, progress=progress)
+    found = Scores({"VAE error": vae}, {"VAE error": time.perf_counter() - started}, [history])
     x = torch.from_numpy(images)
-    models = {"DAE error": AUTOENCODERS["DAE"](images.shape[1:]),
-              "ARAE error": AUTOENCODERS["ARAE"](images.shape[1:], steps=config.arae_steps),
-              "AE error (drift)": build_conv_ae("big", images.shape[1:])}
-    for i, (name, model) in enumerate(models.items(), 1):
+    builders = {"DAE error": lambda: AUTOENCODERS["DAE"](images.shape[1:]),
+                "ARAE error": lambda: AUTOENCODERS["ARAE"](images.shape[1:],
+                                                           steps=config.arae_steps),
+                "AE error (drift)": lambda: build_conv_ae("big", images.shape[1:])}
+    for offset, (name, build) in enumerate(builders.items(), 1):
         started = time.perf_counter()
-        torch.manual_seed(config.seed + i)
-        fit(model, tensor_dataset(images), epochs=config.ae_epochs, batch_size=64,
-            device=device, seed=config.seed + i, name=name, progress=progress)
+        model = seeded(build, config.seed + offset)
+        found.histories.append(fit(model, tensor_dataset(images), epochs=config.ae_epochs,
+                                   batch_size=64, device=device, seed=config.seed + offset,
+                                   name=name, progress=progress))
         found.scores[name] = in_batches(model.outlier_scores, x, device=device)
         found.seconds[name] = time.perf_counter() - started
     flat = images.reshape(len(images), -1)
@@ -232,36 +250,12 @@ def clsvae_scores(config: Config, case: Case, *, device: str, progress: bool) ->
     trusted = corruption.trusted_set(case.labels, case.stratum, per_class=config.trusted,
                                      seed=config.seed)
     labelled = np.isin(np.arange(len(case.labels)), trusted.index)
-    q_y, nll = train_vae("CLSVAE", config, case.images, labelled, case.is_glitch,
-                         device=device, progress=progress,
-                         dirty_weight=clsvae.dirty_weight(trusted))
+    (q_y, nll), history = clsvae.fit_and_score(
+        "CLSVAE", config.vae_recipe, case.images, labelled, case.is_glitch, seed=config.seed,
+        dirty_weight=clsvae.dirty_weight(trusted), device=device, progress=progress)
     seconds = time.perf_counter() - started
     return Scores({"CLSVAE q(dirty)": q_y, "CLSVAE NLL": nll},
-                  dict.fromkeys(CLSVAE_DETECTORS, seconds))
-
-
-def train_vae(name: str, config: Config, images: np.ndarray, labelled: np.ndarray,
-              is_glitch: np.ndarray, *, device: str, progress: bool,
-              **extra) -> list[np.ndarray]:
-    """Model `name` of the VAE family as the CLSVAE chapter trains it (the authors' settings for
-    the dataset; grey images standardised, binary ones Bernoulli), told the flags of the
-    `labelled` images; its scores of `images`, one array per score kind (`score_kinds`)."""
-    grey = not np.isin(images, (0.0, 1.0)).all()
-    mean, sd = (images.mean(), images.std(ddof=1)) if grey else (0.0, 1.0)
-    x = ((images - mean) / sd).astype(np.float32)
-    y = np.where(labelled, ~is_glitch, False).astype(np.float32)
-    settings = dict(clsvae.SETTINGS[clsvae.family(config.dataset)][name])
-    weight_decay = settings.pop("l2", 0.0) / VAE_BATCH
-    model = MODELS[name](x.shape[1:], likelihood="gaussian" if grey else "bernoulli",
-                         **settings, **extra)
-    torch.manual_seed(config.seed)
-    fit(model, tensor_dataset(x, y, labelled), epochs=config.vae_epochs, batch_size=VAE_BATCH,
-        weight_decay=weight_decay, device=device, seed=config.seed, name=name,
-        progress=progress)
-    model.cpu().eval()
-    with torch.no_grad():
-        return [model.outlier_scores(torch.from_numpy(x), kind).numpy()
-                for kind in model.score_kinds]
+                  dict.fromkeys(CLSVAE_DETECTORS, seconds), [history])
 
 
 def label_scores(config: Config, case: Case, prepared: Prepared, *, device: str,
@@ -279,33 +273,36 @@ def label_scores(config: Config, case: Case, prepared: Prepared, *, device: str,
         traced = influence.trace(setting, glitches, prepared.test, name="classifier",
                                  checkpoint_dir=checkpoints, device=device, progress=progress)
     found = Scores({name: traced.scores[signal] for name, signal in SIGNAL_NAMES.items()},
-                   dict.fromkeys(SIGNAL_NAMES, time.perf_counter() - started))
+                   dict.fromkeys(SIGNAL_NAMES, time.perf_counter() - started), [traced.history])
     started = time.perf_counter()
-    probs = influence.out_of_sample_probs(setting, glitches, case.images.shape[1:],
-                                          len(prepared.train.class_names), device=device,
-                                          progress=progress)
+    probs, folds = influence.out_of_sample_probs(setting, glitches, case.images.shape[1:],
+                                                 len(prepared.train.class_names),
+                                                 device=device, progress=progress)
     found.scores["cleanlab"] = influence.label_issues(case.labels, probs)[0]
     found.seconds["cleanlab"] = time.perf_counter() - started
+    found.histories += folds
     return found
 
 
 @dataclass
 class Results:
-    """Every case, every detector's scores of it, and each detector's seconds in all."""
+    """Every case, every detector's scores of it, each detector's seconds in all, and the
+    training of every model the run trained."""
 
     cases: dict[str, Case]
     scores: dict[str, dict[str, np.ndarray]]
     seconds: dict[str, float]
+    histories: list[History] = field(default_factory=list)
 
 
 def run(config: Config, prepared: Prepared, *, device: str = "auto",
         progress: bool = True) -> Results:
     """Inject each kind, score each case with every detector; the image detectors run once
     for the two kinds of label noise, whose images are the clean ones."""
-    cases, scores, seconds = {}, {}, dict.fromkeys(DETECTORS, 0.0)
+    results = Results({}, {}, dict.fromkeys(DETECTORS, 0.0))
     by_images: dict[str, Scores] = {}
     for kind in config.kinds:
-        case = cases[kind] = inject(config, prepared, kind, device=device, progress=progress)
+        case = inject(config, prepared, kind, device=device, progress=progress)
         images = "clean" if kind in ("uniform", "class") else kind
         parts = [clsvae_scores(config, case, device=device, progress=progress),
                  label_scores(config, case, prepared, device=device, progress=progress)]
@@ -313,27 +310,39 @@ def run(config: Config, prepared: Prepared, *, device: str = "auto",
             by_images[images] = image_scores(config, case.images, device=device,
                                              progress=progress)
             parts.append(by_images[images])
-        scores[kind] = {**by_images[images].scores,
-                        **{k: v for part in parts for k, v in part.scores.items()}}
+        results.cases[kind] = case
+        results.scores[kind] = {**by_images[images].scores,
+                                **{k: v for part in parts for k, v in part.scores.items()}}
+        results.histories += case.histories
         for part in parts:
+            results.histories += part.histories
             for name, spent in part.seconds.items():
-                seconds[name] += spent
-    return Results(cases, scores, seconds)
+                results.seconds[name] += spent
+    return results
 
 
 def summarise(results: Results) -> dict:
     """The record's metrics: per detector, AUROC, AVPR and F1 at the true count on each kind
-    (`avpr_<kind>`, ...), its seconds in all, and its mean rank by AVPR over the kinds."""
+    (`avpr_<kind>`, ...), its seconds in all, and its mean rank by AVPR over the kinds; a
+    detector whose scores of a kind are not all finite gets NaN there, and `missing` says so
+    (`"<detector> on <kind>"`: the reason)."""
     table: dict[str, dict[str, float]] = {d: {} for d in DETECTORS}
+    missing = {}
     for kind, case in results.cases.items():
         for name in DETECTORS:
             s = results.scores[kind][name]
+            if not np.isfinite(s).all():
+                missing[f"{name} on {kind}"] = f"{int((~np.isfinite(s)).sum())} scores not finite"
+                table[name].update(dict.fromkeys((f"auroc_{kind}", f"avpr_{kind}",
+                                                  f"f1_{kind}"), float("nan")))
+                continue
             table[name].update({f"auroc_{kind}": metrics.auroc(case.is_glitch, s),
                                 f"avpr_{kind}": metrics.avpr(case.is_glitch, s),
                                 f"f1_{kind}": metrics.f1_at_contamination(case.is_glitch, s)})
-    ranks = np.mean([rankdata([-table[d][f"avpr_{kind}"] for d in DETECTORS])
+    ranks = np.mean([rankdata([-np.nan_to_num(table[d][f"avpr_{kind}"], nan=-1.0)
+                               for d in DETECTORS])
                      for kind in results.cases], axis=0)  # ties share their mean rank
     for name, rank in zip(DETECTORS, ranks, strict=True):
         table[name].update(mean_rank=float(rank), seconds=results.seconds[name])
-    return {"models": table, "kinds": list(results.cases),
+    return {"compared": table, "kinds": list(results.cases), "missing": missing,
             "glitches": {k: int(c.is_glitch.sum()) for k, c in results.cases.items()}}

@@ -14,31 +14,33 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from glitchbook import datasets, metrics
+from glitchbook import datasets, metrics, papers
 from glitchbook.checks import check_choices, check_fraction, check_positive
-from glitchbook.config import MethodConfig, independent_rngs, override
+from glitchbook.config import MethodConfig, override
 from glitchbook.corruption import (
     SystematicCorruption,
     TrustedSet,
     recipe,
     systematic_outliers,
+    trusted_capacity,
     trusted_set,
 )
 from glitchbook.errors import ConfigError
 from glitchbook.models import MODELS, ImageVAE
-from glitchbook.papers import paper
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, fit, independent_rngs, seeded, tensor_dataset
 
 MODEL_NAMES = tuple(MODELS)
 PAPER_EPOCHS = {"fashion": 100, "frey": 300, "shapes": 200}
 
 # The authors' settings of each model per dataset family (`settings` in papers/clsvae.yaml).
-SETTINGS: dict[str, dict[str, dict]] = paper("clsvae")["settings"]
+SETTINGS: dict[str, dict[str, dict]] = papers.load("clsvae")["settings"]
 
 
 def family(dataset: str) -> str:
-    """Which of the authors' recipes (settings) a dataset follows."""
-    return {"frey-faces": "frey", "shapes": "shapes"}.get(dataset, "fashion")
+    """Which of the authors' recipes (settings) a dataset follows: Frey Faces', Synthetic
+    Shapes', else Fashion-MNIST's."""
+    return {"frey-faces": "frey", "shapes": "shapes"}.get(datasets.entry(dataset).family,
+                                                          "fashion")
 
 
 @dataclass(frozen=True)
@@ -73,29 +75,25 @@ class Config(MethodConfig):
         config = super().for_run(dataset, profile, seed, **overrides)
         if config.settings:
             return config
-        fam = family(dataset)
-        return override(config, settings={m: dict(SETTINGS[fam][m]) for m in config.models})
+        return override(config, settings=model_settings(dataset, config.models))
 
     def check(self, info: datasets.DatasetInfo) -> None:
         check_fraction(self.corruption, "corruption")
         check_fraction(self.test_fraction, "test_fraction")
         check_positive(epochs=self.epochs, trusted=self.trusted)
         check_choices(self.models, MODEL_NAMES, "model")
-        most = trusted_capacity(self, info)
+        train = min(self.max_images or info.n_images, info.n_images) * (1 - self.test_fraction)
+        most = trusted_capacity(train, self.corruption, len(recipe(self.dataset)[0]), info)
         if self.trusted > most:
             raise ConfigError(f"trusted={self.trusted} images per stratum is more than the "
-                              f"training split of {self.dataset} holds: its smallest stratum "
-                              f"(a clean class or a corruption pattern) has about {most}")
+                              f"training split of {self.dataset} can be counted on to hold: "
+                              f"its smallest stratum (a clean class or a corruption pattern) "
+                              f"holds at least about {most}")
 
 
-def trusted_capacity(config: Config, info: datasets.DatasetInfo) -> int:
-    """About how many training images the smallest stratum holds: a clean class (the
-    dataset's smallest) or one corruption pattern, on average over the draws."""
-    n = min(config.max_images or info.n_images, info.n_images)
-    train = n * (1 - config.test_fraction)
-    clean = train * (1 - config.corruption) * info.smallest_class / info.n_images
-    patterns = len(recipe(config.dataset)[0])
-    return int(min(clean, train * config.corruption / patterns))
+def model_settings(dataset: str, models: tuple[str, ...] = MODEL_NAMES) -> dict[str, dict]:
+    """The authors' settings of each model for `dataset` (its family's)."""
+    return {m: dict(SETTINGS[family(dataset)][m]) for m in models}
 
 
 def from_parameters(dataset: str, profile: str = "default", seed: int = 0, *,
@@ -137,21 +135,28 @@ def prepare(config: Config, *, data: datasets.ImageDataset | None = None) -> Pre
     trusted set from the training split. The subsample, corruption, split and trusted set each
     come from their own random stream of `config.seed`, so the split does not follow the
     corruption (the authors draw them independently)."""
-    if data is None:
-        generated = {"seed": config.seed, "n": config.max_images or 5000}
-        data = datasets.load(config.dataset, **(generated if config.dataset == "shapes" else {}))
     subsample, corrupt, split, trust = independent_rngs(config.seed, 4)
-    data = datasets.subsample(data, config.max_images, subsample)
+    if data is None:
+        data = datasets.load_sample(config.dataset, config.max_images, subsample,
+                                    seed=config.seed)
+    else:
+        data = datasets.subsample(data, config.max_images, subsample)
     patterns, mode = recipe(config.dataset)
     corruption = systematic_outliers(data.images, fraction=config.corruption, patterns=patterns,
                                      mode=mode, seed=corrupt)
     train, test = datasets.random_split(len(data), config.test_fraction, split)
     trusted = trusted_set(data.labels, corruption.pattern, per_class=config.trusted,
                           candidates=train, seed=trust)
-    if data.is_binary:
-        return Prepared(data, corruption, train, test, trusted)
-    return Prepared(data, corruption, train, test, trusted, float(corruption.images.mean()),
-                    float(corruption.images.std(ddof=1)))
+    return Prepared(data, corruption, train, test, trusted, *scale(corruption.images))
+
+
+def scale(images: np.ndarray) -> tuple[float, float]:
+    """(mean, sd) that standardise grey-level images for the VAE family, one of each over all
+    the dirty images as the authors' loader has them; (0, 1) for binary images, left as they
+    are for their Bernoulli likelihood."""
+    if np.isin(images, (0.0, 1.0)).all():
+        return 0.0, 1.0
+    return float(images.mean()), float(images.std(ddof=1))
 
 
 def dirty_weight(trusted: TrustedSet) -> float:
@@ -159,16 +164,6 @@ def dirty_weight(trusted: TrustedSet) -> float:
     images of the trusted set), the authors' `qy_sup_weights`."""
     clean = int(trusted.is_clean.sum())
     return max(1.0, clean / max(1, len(trusted) - clean))
-
-
-def build(name: str, config: Config, prepared: Prepared) -> ImageVAE:
-    """Model `name` with the authors' settings for this dataset."""
-    kwargs = {k: v for k, v in config.settings[name].items() if k != "l2"}
-    if name == "CLSVAE":
-        kwargs["dirty_weight"] = dirty_weight(prepared.trusted)
-    likelihood = "bernoulli" if prepared.binary else "gaussian"
-    return MODELS[name](prepared.data.shape, latent_dim=config.latent_dim,
-                        likelihood=likelihood, **kwargs)
 
 
 def training_data(name: str, prepared: Prepared) -> torch.utils.data.TensorDataset:
@@ -187,22 +182,56 @@ def training_data(name: str, prepared: Prepared) -> torch.utils.data.TensorDatas
                           labelled[rows])
 
 
+def fit_model(name: str, config: Config, data: torch.utils.data.TensorDataset, *,
+              binary: bool, seed: int, dirty_weight: float = 1.0, device: str = "auto",
+              progress: bool = True) -> tuple[ImageVAE, History]:
+    """The chapter's recipe for model `name` of the VAE family, which the glitch bench follows
+    too: built with the authors' settings (`config.settings`; CLSVAE's trusted dirty images
+    weighing `dirty_weight`) and trained with `training.fit` on `data` ((x, y, labelled), x
+    on the model's scale), weights and batches from `seed`. The authors' weight decay is
+    summed over a batch and our loss is a batch mean, so it is divided by the batch size."""
+    settings = dict(config.settings[name])
+    weight_decay = settings.pop("l2", 0.0) / config.batch_size
+    if name == "CLSVAE":
+        settings["dirty_weight"] = dirty_weight
+    shape = tuple(data.tensors[0].shape[1:])
+    model = seeded(lambda: MODELS[name](shape, latent_dim=config.latent_dim,
+                                        likelihood="bernoulli" if binary else "gaussian",
+                                        **settings), seed)
+    history = fit(model, data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                  weight_decay=weight_decay, device=device, seed=seed, name=name,
+                  progress=progress)
+    return model.cpu(), history
+
+
+def fit_and_score(name: str, config: Config, images: np.ndarray, labelled: np.ndarray,
+                  is_glitch: np.ndarray, *, seed: int, dirty_weight: float = 1.0,
+                  device: str = "auto", progress: bool = True
+                  ) -> tuple[list[np.ndarray], History]:
+    """The recipe on a set of `images` of their own (the glitch bench's): standardised as the
+    chapter does (`scale`), model `name` trained by `fit_model`, told the flags of the
+    `labelled` images (clean unless `is_glitch`); its scores of `images`, one array per score
+    kind, and its training."""
+    mean, sd = scale(images)
+    x = ((images - mean) / sd).astype(np.float32)
+    y = np.where(labelled, ~is_glitch, False).astype(np.float32)
+    model, history = fit_model(name, config, tensor_dataset(x, y, labelled),
+                               binary=bool(np.isin(images, (0.0, 1.0)).all()), seed=seed,
+                               dirty_weight=dirty_weight, device=device, progress=progress)
+    with torch.no_grad():
+        return [model.outlier_scores(torch.from_numpy(x), kind).numpy()
+                for kind in model.score_kinds], history
+
+
 def train(config: Config, prepared: Prepared, *, device: str = "auto",
           progress: bool = True) -> dict[str, tuple[ImageVAE, History]]:
-    """Train every model of `config` with `training.fit`; returns name -> (model, history).
-    Each model's seed is `config.seed` plus its place in MODEL_NAMES, so a model trains the
-    same whichever others are trained with it."""
-    trained = {}
-    for name in config.models:
-        i = MODEL_NAMES.index(name)
-        torch.manual_seed(config.seed + i)
-        model = build(name, config, prepared)
-        history = fit(model, training_data(name, prepared), epochs=config.epochs,
-                      batch_size=config.batch_size, lr=config.lr, device=device,
-                      weight_decay=config.settings[name].get("l2", 0.0) / config.batch_size,
-                      seed=config.seed + i, name=name, progress=progress)
-        trained[name] = (model.cpu(), history)
-    return trained
+    """Train every model of `config` (`fit_model`); returns name -> (model, history). Each
+    model's seed offset is its place in MODEL_NAMES."""
+    return {name: fit_model(name, config, training_data(name, prepared),
+                            binary=prepared.binary, seed=config.seed + MODEL_NAMES.index(name),
+                            dirty_weight=dirty_weight(prepared.trusted), device=device,
+                            progress=progress)
+            for name in config.models}
 
 
 @dataclass(frozen=True)
@@ -288,7 +317,7 @@ def summarise(results: Results) -> dict:
     """The record's metrics: each model's (and leaving the data dirty: "no repair"), the
     share of dirty images overall and in the test split."""
     c, test = results.prepared.corruption, results.prepared.test
-    return {"models": {**{n: e.metrics for n, e in results.evaluations.items()},
-                       "no repair": {"smse_dirty": results.no_repair}},
+    return {"compared": {**{n: e.metrics for n, e in results.evaluations.items()},
+                         "no repair": {"smse_dirty": results.no_repair}},
             "no_repair_error": results.no_repair, "dirty_share": c.fraction,
             "test_dirty_share": float(c.is_outlier[test].mean())}

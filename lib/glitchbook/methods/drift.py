@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from scipy import stats
 from sklearn.metrics import f1_score, roc_auc_score
 from tqdm import tqdm
 
-from glitchbook import datasets, drift_analysis, image_folders
+from glitchbook import datasets, drift_analysis
 from glitchbook.checks import (
     check_choice,
     check_choices,
@@ -30,7 +29,14 @@ from glitchbook.config import MethodConfig
 from glitchbook.corruption import CAMERA_FAULTS, camera_faults
 from glitchbook.errors import ConfigError
 from glitchbook.models.conv_autoencoders import DRIFT_MODELS, ConvAE, build
-from glitchbook.training import History, fit, in_batches, progress_interval, tensor_dataset
+from glitchbook.training import (
+    History,
+    fit,
+    in_batches,
+    progress_interval,
+    seeded,
+    tensor_dataset,
+)
 
 DETECTORS = ("silhouette k", "error rate", "MMD", "KS")
 # The authors' DBSCAN settings (eps, min_samples) for the 8- and 32-dimensional codes.
@@ -69,10 +75,11 @@ class Config(MethodConfig):
 
     @classmethod
     def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
+        mvtec = datasets.entry(dataset).source == "mvtec"
         return {"smoke": dict(epochs=3, windows=8, change_at=4, window_size=30,
                               permutations=50, k_max=4),
                 "default": {},
-                "paper": dict(epochs=200, image_size=64 if dataset.startswith("mvtec:") else 0)}
+                "paper": dict(epochs=200, image_size=64 if mvtec else 0)}
 
     def check(self, info: datasets.DatasetInfo) -> None:
         check_choices(self.models, tuple(DRIFT_MODELS), "model")
@@ -121,11 +128,9 @@ def prepare(config: Config) -> Prepared:
     n_train = int(config.train_fraction * len(good))
     n_cal = (len(good) - n_train) // 2
     held_out = good[n_train + n_cal:]
-    if config.dataset.startswith("mvtec:"):
-        anomalies = image_folders.load_mvtec_defects(config.dataset.removeprefix("mvtec:"),
-                                                data.class_names[config.good_class],
-                                                size=data.shape[-1])
-    else:
+    anomalies = datasets.defects(config.dataset, data.class_names[config.good_class],
+                                 size=data.shape[-1])
+    if anomalies is None:
         anomalies = camera_faults(held_out, config.fault, strength=config.strength,
                                   seed=config.seed)
     return Prepared(good[:n_train], good[n_train:n_train + n_cal], held_out,
@@ -153,8 +158,7 @@ class ModelResult:
 def run_model(config: Config, prepared: Prepared, name: str, *, device: str = "auto",
               progress: bool = True) -> ModelResult:
     """Train one autoencoder and measure it: clustering, anomaly flags, stream detectors."""
-    torch.manual_seed(config.seed)
-    model = build(name, prepared.train.shape[1:])
+    model = seeded(lambda: build(name, prepared.train.shape[1:]), config.seed)
     history = fit(model, tensor_dataset(prepared.train), epochs=config.epochs,
                   batch_size=config.batch_size, lr=config.lr,
                   weight_decay=config.weight_decay, device=device, seed=config.seed,
@@ -238,21 +242,33 @@ def monitor(model: ConvAE, stream: drift_analysis.Stream, reference: np.ndarray,
             "change_at": stream.change_at, "kinds": stream.kinds}
 
 
+@dataclass
+class Results:
+    """Every autoencoder of the run, trained and measured."""
+
+    per_model: list[ModelResult]
+
+    @property
+    def histories(self) -> list[History]:
+        return [r.history for r in self.per_model]
+
+
 def run(config: Config, prepared: Prepared, *, device: str = "auto",
-        progress: bool = True) -> list[ModelResult]:
+        progress: bool = True) -> Results:
     """Every model of `config` in turn (`run_model`)."""
-    return [run_model(config, prepared, name, device=device, progress=progress)
-            for name in config.models]
+    return Results([run_model(config, prepared, name, device=device, progress=progress)
+                    for name in config.models])
 
 
-def summarise(results: list[ModelResult]) -> dict:
+def summarise(results: Results) -> dict:
     """The record's metrics: per model, its metrics; and each claim of the reference, checked."""
-    return {"models": {r.name: r.metrics for r in results}, "claims": claims(results)}
+    return {"compared": {r.name: r.metrics for r in results.per_model},
+            "claims": claims(results)}
 
 
-def claims(results: list[ModelResult]) -> dict[str, bool]:
+def claims(results: Results) -> dict[str, bool]:
     """The reference's qualitative claims, each checked on these runs."""
-    by = {r.name: r.metrics for r in results}
+    by = {r.name: r.metrics for r in results.per_model}
     checks: dict[str, bool] = {}
     if by:
         checks["pca_keeps_most_variance"] = all(m["explained_variance"] >= 0.7

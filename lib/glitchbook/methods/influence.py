@@ -32,7 +32,7 @@ from glitchbook.config import MethodConfig
 from glitchbook.corruption import GLITCH_KINDS, Glitches, inject_glitches
 from glitchbook.errors import ConfigError
 from glitchbook.models.classifiers import CLASSIFIERS
-from glitchbook.training import History, fit, tensor_dataset
+from glitchbook.training import History, fit, seeded, tensor_dataset
 
 CLEANLAB = "cleanlab"  # its label-quality ranking, top-k flagged like the signals
 CLEANLAB_OWN = "cleanlab, own k"  # find_label_issues: confident learning picks how many to flag
@@ -110,9 +110,8 @@ class Prepared:
 def prepare(config: Config) -> Prepared:
     """Load and split the data (seeded), and pick the out-of-distribution images: one class of
     the paper's partner dataset when available, else one class of generated shapes."""
-    data = datasets.load(config.dataset)
     rng = np.random.default_rng(config.seed)
-    data = datasets.subsample(data, config.max_images, rng)
+    data = datasets.load_sample(config.dataset, config.max_images, rng, seed=config.seed)
     train, test = datasets.train_test(data, config.test_fraction, rng)
     return Prepared(data, train, test, ood_images(config.dataset, data.shape, rng, config.seed))
 
@@ -143,11 +142,13 @@ def _resize(data: datasets.ImageDataset, h: int, w: int) -> datasets.ImageDatase
 
 @dataclass
 class GlitchResult:
-    """One glitch type: the injected data, the model's history and accuracy, every score."""
+    """One glitch type: the injected data, the training of the model under test and of
+    cleanlab's fold models, the model's accuracy, every score."""
 
     kind: str
     glitches: Glitches
     history: History
+    fold_histories: list[History]
     test_accuracy: float
     scores: dict[str, np.ndarray]
     f1: dict[str, float]
@@ -165,15 +166,15 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
     traced = trace(config, glitches, data.subset(prepared.test), name=f"{config.model} ({kind})",
                    checkpoint_dir=checkpoint_dir, device=device, progress=progress)
     history, outputs, scores = traced.history, traced.outputs, traced.scores
-    probs = out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
-                                progress=progress)
+    probs, folds = out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
+                                       progress=progress)
     scores[CLEANLAB], own_flags = label_issues(glitches.labels, probs)
     scores[CLEANLAB_IN_SAMPLE] = label_issues(glitches.labels, outputs[-1].train_probs)[0]
     accuracy = float((outputs[-1].test_probs.argmax(1) == test_labels).mean())
     f1 = {name: metrics.f1_at_contamination(glitches.is_glitch, scores[name])
           for name in (*signals.SIGNALS, CLEANLAB, CLEANLAB_IN_SAMPLE)}
     f1[CLEANLAB_OWN] = float(f1_score(glitches.is_glitch, own_flags))
-    return GlitchResult(kind, glitches, history, accuracy, scores, f1,
+    return GlitchResult(kind, glitches, history, folds, accuracy, scores, f1,
                         characterisation(glitches, scores) if kind == "mixed" else None)
 
 
@@ -191,8 +192,7 @@ def trace(config: Config, glitches: Glitches, test: datasets.ImageDataset, *, na
     """Train the classifier on the given labels (a checkpoint each epoch into
     `checkpoint_dir`) and compute every TracIn signal against the held-out `test` images."""
     n_classes = len(test.class_names)
-    torch.manual_seed(config.seed)
-    model = build_classifier(config.model, test.shape, n_classes)
+    model = seeded(lambda: build_classifier(config.model, test.shape, n_classes), config.seed)
     history = fit(model, tensor_dataset(glitches.images, glitches.labels), epochs=config.epochs,
                   batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
                   momentum=config.momentum, precise_bn=True, device=device,
@@ -216,24 +216,26 @@ def build_classifier(name: str, shape: tuple[int, int, int], n_classes: int) -> 
 
 
 def out_of_sample_probs(config: Config, glitches: Glitches, shape: tuple[int, int, int],
-                        n_classes: int, *, device: str, progress: bool) -> np.ndarray:
+                        n_classes: int, *, device: str,
+                        progress: bool) -> tuple[np.ndarray, list[History]]:
     """Each training sample's predicted probabilities from a model that did not see it, as
     cleanlab asks: stratified `config.cleanlab_folds`-fold cross-validation (seeded), each fold
-    trained with the run's settings."""
+    trained with the run's settings (seed offsets 1, 2, ...); and each fold's training."""
     images, labels = glitches.images, glitches.labels
     probs = np.zeros((len(labels), n_classes), np.float32)
     folds = StratifiedKFold(config.cleanlab_folds, shuffle=True, random_state=config.seed)
+    histories = []
     for k, (seen, held_out) in enumerate(folds.split(images, labels)):
-        torch.manual_seed(config.seed + 1 + k)
-        model = build_classifier(config.model, shape, n_classes)
+        model = seeded(lambda: build_classifier(config.model, shape, n_classes),
+                       config.seed + 1 + k)
         history = fit(model, tensor_dataset(images[seen], labels[seen]), epochs=config.epochs,
                       batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
                       momentum=config.momentum, precise_bn=True, device=device,
                       seed=config.seed + 1 + k, progress=progress,
                       name=f"{config.model} for cleanlab, fold {k + 1}/{config.cleanlab_folds}")
-        probs[held_out] = tracin.predict(model, images[held_out],
-                                            device=str(history.device))[0]
-    return probs
+        probs[held_out] = tracin.predict(model, images[held_out], device=str(history.device))[0]
+        histories.append(history)
+    return probs, histories
 
 
 def label_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,23 +263,36 @@ def characterisation(glitches: Glitches, scores: dict[str, np.ndarray]) -> float
     return float((scores["CFRank-kind"][hits] == glitches.kind[hits]).mean())
 
 
+@dataclass
+class Results:
+    """Every glitch type of the run, injected, trained on and scored."""
+
+    per_kind: list[GlitchResult]
+
+    @property
+    def histories(self) -> list[History]:
+        return [h for r in self.per_kind for h in (r.history, *r.fold_histories)]
+
+
 def run(config: Config, prepared: Prepared, *, device: str = "auto", progress: bool = True,
-        checkpoint_dir: str | Path | None = None) -> list[GlitchResult]:
+        checkpoint_dir: str | Path | None = None) -> Results:
     """Every glitch type of `config` in turn (`run_glitch`); the checkpoints go under
     `checkpoint_dir`/<type> (default: a temporary folder, removed at the end)."""
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(checkpoint_dir or temporary)
-        return [run_glitch(config, prepared, kind, checkpoint_dir=folder / kind, device=device,
-                           progress=progress) for kind in config.glitches]
+        return Results([run_glitch(config, prepared, kind, checkpoint_dir=folder / kind,
+                                   device=device, progress=progress)
+                        for kind in config.glitches])
 
 
-def summarise(results: list[GlitchResult]) -> dict:
+def summarise(results: Results) -> dict:
     """The record's metrics: per signal, F1 for each glitch type (`f1_<kind>`); the held-out
     accuracy per type; CFRank's characterisation of mixed errors."""
     table: dict[str, dict[str, float]] = {}
-    for r in results:
+    for r in results.per_kind:
         for name, value in r.f1.items():
             table.setdefault(name, {})[f"f1_{r.kind}"] = value
-    return {"models": table, "test_accuracy": {r.kind: r.test_accuracy for r in results},
-            "characterisation": {r.kind: r.characterisation for r in results
+    return {"compared": table,
+            "test_accuracy": {r.kind: r.test_accuracy for r in results.per_kind},
+            "characterisation": {r.kind: r.characterisation for r in results.per_kind
                                  if r.characterisation is not None}}

@@ -14,7 +14,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from glitchbook.checks import check_positive
-from glitchbook.training import History, resolve_device, run_epochs, tensor_dataset, to_device
+from glitchbook.training import (
+    History,
+    resolve_device,
+    run_epochs,
+    seeded,
+    tensor_dataset,
+    to_device,
+)
 
 
 def _init(module: nn.Module) -> None:
@@ -100,8 +107,7 @@ class GAN:
     def create(cls, *, z_dim: int = 64, filters: int = 64, lr: float = 2e-4,
                betas: tuple[float, float] = (0.5, 0.999), seed: int = 0) -> GAN:
         """A freshly initialised DCGAN with the authors' optimiser settings."""
-        torch.manual_seed(seed)
-        g, d = Generator(z_dim, filters), Discriminator(filters)
+        g, d = seeded(lambda: (Generator(z_dim, filters), Discriminator(filters)), seed)
         return cls(g, d, torch.optim.Adam(g.parameters(), lr, betas=betas, fused=True),
                    torch.optim.Adam(d.parameters(), lr, betas=betas, fused=True))
 

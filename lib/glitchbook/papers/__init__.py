@@ -16,6 +16,6 @@ def _text(method: str) -> str:
     return resources.files(__name__).joinpath(f"{method}.yaml").read_text()
 
 
-def paper(method: str) -> dict[str, Any]:
+def load(method: str) -> dict[str, Any]:
     """The paper of `method` (`papers/<method>.yaml`), as a fresh dict."""
     return yaml.safe_load(_text(method))

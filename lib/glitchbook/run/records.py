@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from glitchbook.config import config_hash
-from glitchbook.errors import ChecksumError, GlitchbookError
+from glitchbook.errors import GlitchbookError, UnreadableRecord
 
 RECORD_NAME = "record.json"
 RUNS_DIR = Path("book/runs")  # the runs of this checkout (not committed)
@@ -189,14 +189,14 @@ def _jsonable(value: Any) -> Any:
 
 def load(path: str | os.PathLike) -> RunRecord:
     """Read one record (a record.json or the folder holding it); a file that is not a
-    record (torn, edited, or from another tool) is a ChecksumError naming it."""
+    record (torn, edited, or from another tool) is an UnreadableRecord naming it."""
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_NAME
     try:
         return RunRecord(**json.loads(path.read_text()))
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as err:
-        raise ChecksumError(f"run record {path} is unreadable ({err}); delete it or re-run "
+        raise UnreadableRecord(f"run record {path} is unreadable ({err}); delete it or re-run "
                             f"that run with --force") from err
 
 
@@ -218,7 +218,7 @@ def load_all(root: str | os.PathLike, method: str | None = None, *,
     for path in sorted(Path(root).glob(pattern)):
         try:
             found.append(load(path))
-        except ChecksumError as err:
+        except UnreadableRecord as err:
             if unreadable is not None:
                 unreadable.append(str(err))
     return sorted(found, key=lambda r: (r.method, r.dataset, r.profile))

@@ -1,5 +1,6 @@
-"""The method x dataset matrix: each run's spec, where it goes, its identity (for resuming),
-and the checks every run passes before any starts."""
+"""The method x dataset matrix: each cell's spec, and each run planned once before any starts:
+checked (names, types, ranges, device, data), located (template, executed notebook, run folder),
+keyed (for resuming) and titled. The run's other steps take the planned run as it is."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import glitchbook
 from glitchbook import datasets, methods
 from glitchbook.checks import check_choice, check_device
 from glitchbook.config import PROFILES, MethodConfig, config_hash
-from glitchbook.errors import ChecksumError, ConfigError
-from glitchbook.records import RECORD_NAME, RUNS_DIR, load
+from glitchbook.errors import ConfigError, UnreadableRecord
+from glitchbook.run.records import RECORD_NAME, RUNS_DIR, load
 from glitchbook.training import resolve_device
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the matrix."""
+    """One cell of the matrix: what to run."""
 
     method: str
     dataset: str
@@ -39,19 +41,65 @@ class RunSpec:
         return f"{self.method}/{self.dataset}" + (f" seed {self.seed}" if self.seed else "")
 
 
-def plan(method_names: list[str], dataset_names: list[str] | None, profile: str, *,
-         seeds: tuple[int, ...] = (0,), device: str = "auto",
-         options: dict[str, Any] | None = None) -> list[RunSpec]:
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run as the plan made it: its spec and checked config, the repository `root`, the
+    template it executes, the executed notebook and run folder it writes, its key and title."""
+
+    spec: RunSpec
+    config: MethodConfig
+    root: Path
+    template: Path
+    notebook: Path
+    run_dir: Path
+    key: str
+    title: str
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """What papermill hands the notebook."""
+        return self.spec.parameters(self.run_dir, self.key)
+
+
+def specs(method_names: list[str], dataset_names: list[str] | None, profile: str, *,
+          seeds: tuple[int, ...] = (0,), device: str = "auto",
+          options: dict[str, Any] | None = None) -> list[RunSpec]:
     """The matrix: each method on the given datasets, or on its own datasets for `profile`,
     once per seed."""
     check_choice(profile, PROFILES, "profile")
-    specs = []
+    cells = []
     for name in method_names:
         method = methods.get(name)
         for dataset in dataset_names or method.datasets[profile]:
-            specs += [RunSpec(name, dataset, profile, seed, device, dict(options or {}))
+            cells += [RunSpec(name, dataset, profile, seed, device, dict(options or {}))
                       for seed in seeds]
-    return specs
+    return cells
+
+
+def plan(cells: list[RunSpec], root: str | Path = ".", *,
+         local_device: bool = True) -> list[PlannedRun]:
+    """Check every run (the device, that this machine has it unless the runs go to another;
+    the parameter names; every value, through the method's config) and make every dataset
+    available (downloaded and verified once, here), then locate, key and title each run. The
+    first problem is a GlitchbookError, and nothing has been written."""
+    root = Path(root).resolve()
+    configs = [validate(spec, root, local_device=local_device) for spec in cells]
+    for name in dict.fromkeys(spec.dataset for spec in cells):
+        datasets.ensure_available(name)
+    library = library_fingerprint()
+    planned = []
+    for spec, config in zip(cells, configs, strict=True):
+        template = root / methods.get(spec.method).notebook
+        notebook, run_dir = paths(spec, root)
+        key = config_hash({"spec": spec.__dict__, "library": library,
+                           "notebook": hashlib.sha256(template.read_bytes()).hexdigest()})
+        planned.append(PlannedRun(spec, config, root, template, notebook, run_dir, key,
+                                  run_title(spec)))
+    return planned
 
 
 def paths(spec: RunSpec, root: Path) -> tuple[Path, Path]:
@@ -73,10 +121,9 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
 
 
 def validate(spec: RunSpec, root: Path, *, local_device: bool = True) -> MethodConfig:
-    """Check the method, the device (that this machine has it, unless the runs go to another),
-    the parameter names, and the dataset, profile and every value (through the method's
-    config, against the dataset), before anything runs; return the run's config. papermill
-    itself only warns on unknown parameters."""
+    """Check the method, the device, the parameter names, and the dataset, profile and every
+    value (through the method's config, against the dataset), before anything runs; return
+    the run's config. papermill itself only warns on unknown parameters."""
     method = methods.get(spec.method)
     if local_device:
         resolve_device(spec.device)
@@ -93,29 +140,10 @@ def validate(spec: RunSpec, root: Path, *, local_device: bool = True) -> MethodC
     return method.module.from_parameters(spec.dataset, spec.profile, spec.seed, **spec.options)
 
 
-def preflight(specs: list[RunSpec], root: Path, *,
-              local_device: bool = True) -> list[MethodConfig]:
-    """Validate every run and make every dataset available (downloaded and verified once,
-    here); the first problem is a GlitchbookError and nothing has been written. Returns each
-    run's config."""
-    configs = [validate(spec, root, local_device=local_device) for spec in specs]
-    for name in dict.fromkeys(spec.dataset for spec in specs):
-        datasets.ensure_available(name)
-    return configs
-
-
-def run_key(spec: RunSpec, root: Path) -> str:
-    """Identity of a run for resuming: its parameters, the notebook's content and the library's
-    (a changed preset or model in glitchbook makes every run stale)."""
-    template = root / methods.get(spec.method).notebook
-    notebook_sha = hashlib.sha256(template.read_bytes()).hexdigest()
-    return config_hash({"spec": spec.__dict__, "notebook": notebook_sha,
-                        "library": library_fingerprint()})
-
-
 def library_fingerprint() -> str:
-    """SHA-256 over the glitchbook package's source and data files."""
-    package = Path(__file__).resolve().parent
+    """SHA-256 over the glitchbook package's source and data files, every wing of it: a
+    changed preset or model makes every run stale."""
+    package = Path(glitchbook.__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*")):
         if path.suffix in (".py", ".yaml"):
@@ -124,14 +152,13 @@ def library_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def is_done(spec: RunSpec, root: Path, key: str) -> bool:
+def is_done(run: PlannedRun) -> bool:
     """True when a completed run with the same key is on disk."""
-    out, run_dir = paths(spec, root)
     try:
-        record = load(run_dir / RECORD_NAME)
-    except (OSError, ChecksumError):  # missing or unreadable: run it (again)
+        record = load(run.run_dir / RECORD_NAME)
+    except (OSError, UnreadableRecord):  # missing or unreadable: run it (again)
         return False
-    return out.exists() and record.status == "ok" and record.run_key == key
+    return run.notebook.exists() and record.status == "ok" and record.run_key == run.key
 
 
 def run_title(spec: RunSpec) -> str:

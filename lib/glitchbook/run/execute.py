@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from glitchbook import methods, records, reproduce
-from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError, GlitchbookError
-from glitchbook.records import (
+from glitchbook.run import records, reproduce
+from glitchbook.run.plan import PlannedRun, RunSpec, is_done
+from glitchbook.run.records import (
     PUBLISHED_DIR,
     RECORD_NAME,
     RunRecord,
@@ -28,7 +28,6 @@ from glitchbook.records import (
     load,
     write,
 )
-from glitchbook.runplan import RunSpec, is_done, paths, run_key, run_title, validate
 
 PUBLISHED_SUFFIXES = (".json", ".png", ".md", ".csv")  # what a published run keeps: no weights
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
@@ -49,12 +48,16 @@ BAD_INPUT = frozenset(kind.__name__ for kind in _subclasses(GlitchbookError))
 class Outcome:
     """What happened to one run; `kind` names the exception a failed run raised."""
 
-    spec: RunSpec
+    run: PlannedRun
     status: str  # ok | failed | skipped
     seconds: float = 0.0
     error: str | None = None
     peak_rss_mb: float | None = None
     kind: str | None = None
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.run.spec
 
     @property
     def bad_input(self) -> bool:
@@ -72,14 +75,14 @@ def describe(err: BaseException) -> tuple[str, str]:
     return kind, f"{kind}: {getattr(err, 'evalue', None) or err}"
 
 
-def failed(spec: RunSpec, root: Path, config: MethodConfig, started: records.Start,
-           key: str | None, err: BaseException) -> Outcome:
+def failed(run: PlannedRun, started: records.Start, err: BaseException, *,
+           keyed: bool = True) -> Outcome:
     """A failed run: its record written (the same `config` and `device` meaning as a
-    completed one) and its outcome."""
+    completed one; without the run's key unless `keyed`) and its outcome."""
     kind, error = describe(err)
-    records.from_run(paths(spec, root)[1], config, {}, started=started, device=spec.device,
-                     run_key=key, options=spec.options, error=error)
-    return Outcome(spec, "failed", time.time() - started.time, error, kind=kind)
+    records.from_run(run.run_dir, run.config, {}, started=started, device=run.spec.device,
+                     run_key=run.key if keyed else None, options=run.spec.options, error=error)
+    return Outcome(run, "failed", time.time() - started.time, error, kind=kind)
 
 
 class _LastLine:
@@ -98,17 +101,17 @@ class _LastLine:
         pass
 
 
-def _execute_notebook(template: Path, out: Path, parameters: dict, cell_timeout: float,
-                      root: Path, live: Callable[[str], None] | None = None) -> None:
+def _execute_notebook(run: PlannedRun, cell_timeout: float,
+                      live: Callable[[str], None] | None = None) -> None:
     import papermill
 
     streams = dict.fromkeys(("stdout_file", "stderr_file"), _LastLine(live)) if live else {}
     for attempt in range(1, KERNEL_START_TRIES + 1):
         try:
             papermill.execute_notebook(
-                str(template), str(out), parameters=parameters, kernel_name="python3",
-                execution_timeout=cell_timeout, progress_bar=False, cwd=str(root),
-                extra_arguments=KERNEL_ARGUMENTS, **streams)
+                str(run.template), str(run.notebook), parameters=run.parameters,
+                kernel_name="python3", execution_timeout=cell_timeout, progress_bar=False,
+                cwd=str(run.root), extra_arguments=KERNEL_ARGUMENTS, **streams)
             return
         except Exception as err:  # parallel kernels can collide on ZMQ ports at start-up
             if "Address already in use" not in str(err) or attempt == KERNEL_START_TRIES:
@@ -116,61 +119,48 @@ def _execute_notebook(template: Path, out: Path, parameters: dict, cell_timeout:
             time.sleep(0.5 * 2**attempt)
 
 
-def execute(spec: RunSpec, root: str | Path = ".", *, config: MethodConfig | None = None,
-            force: bool = False, threads: int | None = None, cell_timeout: float | None = None,
+def execute(run: PlannedRun, *, force: bool = False, threads: int | None = None,
+            cell_timeout: float | None = None,
             live: Callable[[str], None] | None = None) -> Outcome:
-    """Run one cell of the matrix (resuming, recording failures); never raises for a bad run.
-    `config` is the run's, checked (`runplan.preflight`); without it the run is checked here.
-    Holds the run's lock throughout, so a second runner of the same run waits, then skips it.
+    """Run one planned run (resuming, recording failures); never raises for a bad run. Holds
+    the run's lock throughout, so a second runner of the same run waits, then skips it.
     `threads` sets the kernel's thread count (0: every core; None: the environment's), which
     a Dask worker needs: its nanny caps the thread variables at 1. `live` is handed each
     latest line of the notebook's output (its progress bars) as the run goes."""
-    root = Path(root).resolve()
-    started = records.start(root, now=True)  # the code it starts with, whatever comes later
-    out, run_dir = paths(spec, root)
-    with _locked(out.with_suffix(".lock")):
-        try:
-            config = config or validate(spec, root, local_device=False)
-        except Exception as err:  # noqa: BLE001 - refused: nothing is written
-            kind, error = describe(err)
-            return Outcome(spec, "failed", error=error, kind=kind)
-        key = run_key(spec, root)
-        if not force and is_done(spec, root, key):
-            return Outcome(spec, "skipped")
+    started = records.start(run.root, now=True)  # the code it starts with, whatever comes later
+    with _locked(run.notebook.with_suffix(".lock")):
+        if not force and is_done(run):
+            return Outcome(run, "skipped")
         if threads is not None:
             os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads or os.cpu_count() or 1)))
         try:
-            (run_dir / RECORD_NAME).unlink(missing_ok=True)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            _execute_notebook(root / methods.get(spec.method).notebook, out,
-                              spec.parameters(run_dir, key),
-                              cell_timeout or CELL_TIMEOUT[spec.profile], root, live)
-            record = load(run_dir / RECORD_NAME)
-            _tidy(out, spec, record, root)
+            (run.run_dir / RECORD_NAME).unlink(missing_ok=True)
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            _execute_notebook(run, cell_timeout or CELL_TIMEOUT[run.spec.profile], live)
+            record = load(run.run_dir / RECORD_NAME)
+            _tidy(run, record)
         except Exception as err:  # noqa: BLE001 - every failure becomes a failed record
-            return failed(spec, root, config, started, key, err)
-    return Outcome(spec, "ok", record.timings["wall_seconds"], None,
+            return failed(run, started, err)
+    return Outcome(run, "ok", record.timings["wall_seconds"], None,
                    record.timings.get("kernel_peak_rss_mb"))
 
 
-def publish(spec: RunSpec, root: str | Path = ".") -> Path:
+def publish(run: PlannedRun) -> Path:
     """Copy a completed run into `book/published/<method>/` (the executed notebook, the record
     and the run's figures and tables, no checkpoints), where the book shows it beside the
     runs of `book/runs/`; returns the published run directory."""
-    root = Path(root).resolve()
-    out, run_dir = paths(spec, root)
-    record = load(run_dir / RECORD_NAME)
+    record = load(run.run_dir / RECORD_NAME)
     if record.status != "ok":
-        raise ConfigError(f"{spec.label} has no completed run to publish: {record.error}")
-    dest = root / PUBLISHED_DIR / spec.method / run_dir.name
+        raise ConfigError(f"{run.label} has no completed run to publish: {record.error}")
+    dest = run.root / PUBLISHED_DIR / run.spec.method / run.run_dir.name
     if dest.exists():
         shutil.rmtree(dest)
-    for path in sorted(run_dir.rglob("*")):
+    for path in sorted(run.run_dir.rglob("*")):
         if path.is_file() and path.suffix in PUBLISHED_SUFFIXES and path.name != RECORD_NAME:
-            target = dest / path.relative_to(run_dir)
+            target = dest / path.relative_to(run.run_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-    dest.with_suffix(".ipynb").write_text(repo_relative(out.read_text(), root))
+    dest.with_suffix(".ipynb").write_text(repo_relative(run.notebook.read_text(), run.root))
     record.published = time.strftime("%Y-%m-%d")
     write(dest, record)
     return dest
@@ -186,26 +176,25 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def _tidy(notebook: Path, spec: RunSpec, record: RunRecord, root: Path) -> None:
+def _tidy(run: PlannedRun, record: RunRecord) -> None:
     """Give an executed notebook its own page title (the template's first heading is generic),
     the reproduce box of its record under the title, its progress bars as a terminal would
     leave them (`settle_streams`) and its paths relative to the repository."""
     import nbformat
 
-    title = run_title(spec)
-    nb = nbformat.read(notebook, as_version=4)
+    nb = nbformat.read(run.notebook, as_version=4)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
-        first.source = "\n".join([f"# {title}", *first.source.splitlines()[1:]])
-    box = reproduce.box(record, notebook=notebook.name,  # the template: from book/runs/<m>/
-                        template=f"../../../notebooks/{spec.method}.ipynb",
-                        launch=reproduce.launch_links(root, spec.method))
+        first.source = "\n".join([f"# {run.title}", *first.source.splitlines()[1:]])
+    box = reproduce.box(record, notebook=run.notebook.name,
+                        template=os.path.relpath(run.template, run.notebook.parent),
+                        launch=reproduce.launch_links(run.root, run.spec.method))
     nb.cells.insert(1 if first is not None and first.cell_type == "markdown" else 0,
                     nbformat.v4.new_markdown_cell(box))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = settle_streams(cell.outputs)
-    atomic_write_text(notebook, repo_relative(nbformat.writes(nb), root))
+    atomic_write_text(run.notebook, repo_relative(nbformat.writes(nb), run.root))
 
 
 def repo_relative(text: str, root: Path) -> str:

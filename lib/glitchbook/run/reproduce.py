@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from glitchbook.records import PUBLISHED_DIR, RUNS_DIR, RunRecord, duration
-from glitchbook.runplan import RunSpec, paths
+from glitchbook import methods
+from glitchbook.run.plan import RunSpec, paths
+from glitchbook.run.records import PUBLISHED_DIR, RUNS_DIR, RunRecord, duration
 
 
 def run_command(record: RunRecord, seeds: list[int] | None = None) -> str:
@@ -47,7 +48,7 @@ def papermill_command(record: RunRecord) -> str:
     relative to the repository."""
     spec = _spec(record)
     out, run_dir = paths(spec, Path("."))
-    words = ["papermill", f"notebooks/{record.method}.ipynb", str(out)]
+    words = ["papermill", methods.get(record.method).notebook, str(out)]
     for key, value in spec.parameters(run_dir).items():
         words += ["-p", key, str(value)]
     return shlex.join(words)
@@ -70,7 +71,7 @@ def launch_links(root: str | Path, method: str) -> dict[str, str]:
     if not found:
         return {}
     slug, branch = f"{found[1]}/{found[2]}", repository.get("branch", "main")
-    notebook = f"notebooks/{method}.ipynb"
+    notebook = methods.get(method).notebook
     return {"Binder": f"https://mybinder.org/v2/gh/{slug}/{branch}?labpath={notebook}",
             "Colab": f"https://colab.research.google.com/github/{slug}/blob/{branch}/{notebook}"}
 

@@ -1,7 +1,7 @@
 """Time the matrix: each run (wall time, peak kernel memory, training throughput), the whole
 book, and the Dask runner against running the same notebooks one after another.
 
-    python benchmarks/bench.py --profiles smoke,default --modes sequential,local:1,local:2
+    python benchmarks/timings.py --profiles smoke,default --modes sequential,local:1,local:2
 
 For each profile and mode the matrix is forced (never resumed) in a fresh scratch copy of the
 book's sources, so the book's own runs are untouched; the sequential mode also builds the book
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from glitchbook import execution, methods, records, runner, runplan
+from glitchbook import methods
 from glitchbook.cli import main as glitchbook
-from glitchbook.tables import markdown_table
+from glitchbook.pages.tables import markdown_table
+from glitchbook.run import execute, matrix, plan, records
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("_config.yml", "_toc.yml", "notebooks", "book")
@@ -40,13 +41,13 @@ def scratch_copy(dest: Path) -> Path:
     return dest
 
 
-def run_rows(outcomes: list[execution.Outcome], root: Path, profile: str) -> list[list]:
+def run_rows(outcomes: list[execute.Outcome], profile: str) -> list[list]:
     """One row per run: its timings from the record, or its failure."""
     rows = []
     for outcome in outcomes:
         row = [outcome.spec.label, profile, outcome.status]
         if outcome.status == "ok":
-            rec = records.load(runplan.paths(outcome.spec, root)[1])
+            rec = records.load(outcome.run.run_dir)
             t = rec.timings
             row += [t["wall_seconds"], t.get("train_seconds"), t.get("kernel_peak_rss_mb"),
                     t.get("samples_per_second"), t.get("gan_iterations_per_second"), rec.device]
@@ -67,20 +68,20 @@ def main() -> None:
     modes = args.modes.split(",")
     per_run, per_mode, notes = [], [], []
     for profile in args.profiles.split(","):
-        specs = runplan.plan(args.methods.split(","), None, profile, device=args.device)
+        cells = plan.specs(args.methods.split(","), None, profile, device=args.device)
         walls: dict[str, float] = {}
         for mode in modes:
             with tempfile.TemporaryDirectory() as scratch:
                 root = scratch_copy(Path(scratch))
                 start = time.perf_counter()
-                outcomes = runner.run_matrix(
-                    specs, root, force=True, scheduler=None if mode == "sequential" else mode)
+                outcomes = matrix.run_matrix(
+                    cells, root, force=True, scheduler=None if mode == "sequential" else mode)
                 walls[mode] = time.perf_counter() - start
                 ok = sum(o.status == "ok" for o in outcomes)
                 row = [profile, mode, f"{ok}/{len(outcomes)}", walls[mode],
                        sum(o.seconds for o in outcomes)]
                 if mode == "sequential":
-                    per_run += run_rows(outcomes, root, profile)
+                    per_run += run_rows(outcomes, profile)
                     start = time.perf_counter()
                     built = glitchbook(["book", "--root", str(root)]) == 0
                     build = time.perf_counter() - start
@@ -107,7 +108,7 @@ def main() -> None:
         markdown_table(["run", "profile", "status", "wall s", "train s", "peak RSS MB",
                         "train samples/s (mean over models)", "GAN it/s", "device"], per_run)])
     print(text)
-    out = ROOT / "benchmarks/results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    out = ROOT / "benchmarks/results" / f"timings-{time.strftime('%Y%m%d-%H%M%S')}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(text + "\n")
 

@@ -18,73 +18,28 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from glitchbook import bench_results, methods, plots, reproduce
-from glitchbook.papers import paper
-from glitchbook.records import RunRecord, atomic_write_text, load_book
-from glitchbook.status import (
+from glitchbook import methods, papers, plots
+from glitchbook.pages import bench as bench_page
+from glitchbook.pages.status import (
     changed_settings,
     provenance_line,
     setting_label,
     settings_line,
     status_page,
 )
-from glitchbook.tables import Held, by_setting, markdown_table
+from glitchbook.pages.tables import by_setting, markdown_table
+from glitchbook.pages.verdicts import claim_verdict, held
+from glitchbook.run import reproduce
+from glitchbook.run.records import RunRecord, atomic_write_text, load_book
 
 RESULTS_DIR = Path("book/runs/results")
 
 
-def claim_verdict(record: RunRecord, spec: dict[str, Any]) -> tuple[str, str]:
-    """('yes' | 'partly' | 'no', detail): is the paper's best model (or, per metric,
-    `claim_best[metric]`) best on each claim metric, among all models or against
-    `claim_against` when the paper names its rivals? With `claim_true: <metric>` the claim is
-    checked per setting by the run itself and the verdict counts the settings where it held."""
-    models = record.metrics.get("models", {})
-    if "claim_true" in spec:
-        return _settings_verdict(models, spec["claim_true"])
-    wins, detail = 0, []
-    for metric in spec["claim_metrics"]:
-        claimed = spec.get("claim_best", {}).get(metric, spec["best_model"])
-        rivals = set(spec.get("claim_against", models)) | {claimed}
-        values = {m: v[metric] for m, v in models.items() if m in rivals
-                  and isinstance(v.get(metric), float) and not math.isnan(v[metric])}
-        if not values:
-            continue
-        ranked = sorted(values, key=values.get,
-                        reverse=spec["metrics"][metric]["better"] == "higher")
-        tied = [m for m in ranked if math.isclose(values[m], values[ranked[0]], rel_tol=1e-9)]
-        best = claimed if claimed in tied else ranked[0]  # a tie for first place is a win
-        wins += best == claimed
-        others = [m for m in ranked if m != best]
-        runner_up = (f"; tied with {', '.join(m for m in tied if m != best)}" if len(tied) > 1
-                     else f"; next {others[0]} {values[others[0]]:.4f}" if others else "")
-        detail.append(f"best {spec['metrics'][metric]['label']}: {best} "
-                      f"({values[best]:.4f}{runner_up})")
-    verdict = "yes" if wins == len(spec["claim_metrics"]) else "partly" if wins else "no"
-    return verdict, "; ".join(detail)
-
-
-def _settings_verdict(models: dict[str, dict], metric: str) -> tuple[str, str]:
-    """A setting holds only when its run(s) say so: over seeds, in every seed (`Held`)."""
-    held = [m for m, v in models.items() if v.get(metric)]
-    failed = [f"{m} ({v[metric]})" if isinstance(v.get(metric), Held) and v[metric].k else m
-              for m, v in models.items() if m not in held]
-    verdict = "yes" if not failed else "partly" if held else "no"
-    detail = [f"holds for {', '.join(held)}" if held else "",
-              f"not for {', '.join(failed)}" if failed else ""]
-    return verdict, "; ".join(d for d in detail if d)
-
-
-def _held(value: bool | Held | None) -> str:
-    if value is None:
-        return "not checked"
-    return str(value) if isinstance(value, Held) else "yes" if value else "no"
-
-
-def departures_box(spec: dict[str, Any]) -> str:
+def departures_box(paper: dict[str, Any]) -> str:
     """A MyST admonition listing the paper yaml's `departures`: what we do differently from the
     authors' protocol, why, and the effect to expect on the numbers."""
     items = [f"- **{d['what']}** {d['why']} *Effect:* {d['effect']}"
-             for d in spec.get("departures", [])]
+             for d in paper.get("departures", [])]
     if not items:
         return ""
     return "\n".join(["```{admonition} Where we depart from the paper", ":class: note", "",
@@ -98,47 +53,47 @@ def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
     """The results page's opening figure: our headline metrics per setting as bars, the
     paper's value (same dataset, same measurement) marked on each; for a per-class metric,
     a line per model and the paper's dashed. None without completed runs."""
-    spec = paper(method)
+    paper = papers.load(method)
     settings = [r for r, _ in by_setting([r for r in records if r.status == "ok"])]
     settings = settings[:FIGURE_SETTINGS]
     if not settings:
         return None
-    if "per_class" in spec:
-        prefix, label, theirs = (spec["per_class"][k] for k in ("prefix", "label", "paper_model"))
+    if "per_class" in paper:
+        prefix, label, theirs = (paper["per_class"][k] for k in ("prefix", "label", "paper_model"))
 
         def by_class(values: dict[str, Any]) -> dict[str, float]:
             return {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}
 
         panels, reference = {}, {}
         for record in settings:
-            models = record.metrics.get("models", {})
-            panels[setting_label(record)] = {m: by_class(models[m]) for m in spec["models"]
-                                        if m in models}
-            side = spec["datasets"].get(record.dataset)
-            if side:
-                reference[setting_label(record)] = by_class(side["values"].get(theirs, {}))
+            compared = record.metrics.get("compared", {})
+            panels[setting_label(record)] = {m: by_class(compared[m]) for m in paper["compared"]
+                                        if m in compared}
+            reported = paper["datasets"].get(record.dataset)
+            if reported:
+                reference[setting_label(record)] = by_class(reported["values"].get(theirs, {}))
         return plots.per_class_lines(panels, reference, f"{label} per normal class: ours and "
                                      f"the paper's {theirs}", label, f"paper {theirs}")
     panels: dict[str, dict[str, dict[str, float]]] = {}
     reference: dict[str, dict[str, dict[str, float]]] = {}
-    for metric in spec.get("figure_metrics") or spec["claim_metrics"]:
-        info = spec["metrics"][metric]
+    for metric in paper.get("figure_metrics") or paper["claim_metrics"]:
+        info = paper["metrics"][metric]
         title = _label(info)
         for record in settings:
-            models = record.metrics.get("models", {})
-            ours = {m: v[metric] for m, v in models.items() if _is_number(v.get(metric))}
+            compared = record.metrics.get("compared", {})
+            ours = {m: v[metric] for m, v in compared.items() if _is_number(v.get(metric))}
             if ours:
                 panels.setdefault(title, {})[setting_label(record)] = ours
-            side = spec["datasets"].get(record.dataset)
-            if side and "paper_label" not in info:
-                theirs = {m: v[metric] for m, v in side["values"].items()
+            reported = paper["datasets"].get(record.dataset)
+            if reported and "paper_label" not in info:
+                theirs = {m: v[metric] for m, v in reported["values"].items()
                           if m in ours and _is_number(v.get(metric))}
                 reference.setdefault(title, {})[setting_label(record)] = theirs
     if not panels:
         return None
-    compared = any(v for per_metric in reference.values() for v in per_metric.values())
+    has_reference = any(v for per_metric in reference.values() for v in per_metric.values())
     return plots.bars_with_reference(
-        panels, reference, "Ours (bars) and the paper (black marks)" if compared else
+        panels, reference, "Ours (bars) and the paper (black marks)" if has_reference else
         "Ours (the paper has no comparable number for these settings)")
 
 
@@ -157,9 +112,8 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
     figure (from the source root), when there is one. With the repository `root`, each
     reproduce box links the run's notebook (when there), the template and launch links, and
     the page links its CSV."""
-    spec = paper(method)
+    paper = papers.load(method)
     ok = [r for r in records if r.status == "ok"]
-    launch = reproduce.launch_links(root, method) if root else {}
     parts = []
     if figure:
         parts += [f"```{{figure}} {figure}", f":alt: {method} results against the paper", "",
@@ -170,47 +124,18 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
     if root and ok:
         parts += [f"{{download}}`Every number of this page as CSV </{RESULTS_DIR}/{method}.csv>` "
                   "(a row per setting, model and metric, with the paper's value).", ""]
-    parts += [f"Paper-side source: {spec['source']}", ""]
-    if spec.get("departures"):
-        parts += [departures_box(spec), ""]
-    if "paper_tables" in spec:
-        parts += [spec["paper_tables"], ""]
+    parts += [f"Paper-side source: {paper['source']}", ""]
+    if paper.get("departures"):
+        parts += [departures_box(paper), ""]
+    if "paper_tables" in paper:
+        parts += [paper["paper_tables"], ""]
     if not ok:
         parts.append(f"No completed runs yet: run `glitchbook run --methods {method}`.")
     settings = by_setting(ok)
     for record, seeds in settings:
-        side = spec["datasets"].get(record.dataset)
-        over = (f"seed {seeds[0]}" if len(seeds) == 1 else
-                f"mean ± sd over seeds {', '.join(map(str, seeds))}")
-        changed = changed_settings(record)
-        heading = f"## {setting_label(record)}"
-        compared = f"paper: {side['label']}" if side else (
-            "paper: no value for this dataset (our numbers only)")
-        if side and side["profile"] != record.profile:
-            compared += f" (a `{side['profile']}`-profile setting: compare with care)"
-        notes = [f"*Ours: profile `{record.profile}`, {over} · {compared}.*"]
-        notes += [provenance_line(record)] if record.published else []
-        notes += [settings_line(record)] if changed else []
-        tables = (_grouped_tables(record, spec, side) if "tables" in spec
-                  else _metric_table(record, spec, side))
-        parts += [heading, "", *(f"{n}\n" for n in notes), tables, ""]
-        if "per_class" in spec:
-            parts += [_per_class_table(record, spec, side), ""]
-        notebook = reproduce.notebook_path(record)
-        parts += [reproduce.box(
-            record, seeds, template=f"/notebooks/{method}.ipynb" if root else "", launch=launch,
-            notebook=f"/{notebook}" if root and (root / notebook).exists() else ""), ""]
-    merged = [record for record, _ in settings]
-    if ok and "claims" in spec:
-        parts += ["## Do the paper's claims hold?", ""]
-        header = ["claim", *(setting_label(r) for r in merged)]
-        rows = [[text, *(_held(r.metrics.get("claims", {}).get(key)) for r in merged)]
-                for key, text in spec["claims"].items()]
-        parts += [markdown_table(header, rows), ""]
-    elif ok:
-        parts += ["## Does the paper's claim hold?", "", f"Claim: {spec['claim']}", ""]
-        rows = [[setting_label(r), *claim_verdict(r, spec)] for r in merged]
-        parts += [markdown_table(["setting", "holds", "detail"], rows), ""]
+        parts += _setting_section(method, paper, record, seeds, root)
+    if ok:
+        parts += _claims_section(paper, [record for record, _ in settings])
     failed = [r for r in records if r.status == "failed"]
     if failed:
         parts += ["## Failed runs", ""]
@@ -218,54 +143,94 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _metric_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
-    """Claim metrics beside the paper's (when `side` is the same dataset), then the others."""
-    models = record.metrics.get("models", {})
-    present = [m for m in spec["models"] if m in models]
+def _setting_section(method: str, paper: dict[str, Any], record: RunRecord, seeds: list[int],
+                     root: Path | None) -> list[str]:
+    """One setting's part of a results page: heading, what was compared with what, its
+    tables and its reproduce box."""
+    reported = paper["datasets"].get(record.dataset)
+    over = (f"seed {seeds[0]}" if len(seeds) == 1 else
+            f"mean ± sd over seeds {', '.join(map(str, seeds))}")
+    against = f"paper: {reported['label']}" if reported else (
+        "paper: no value for this dataset (our numbers only)")
+    if reported and reported["profile"] != record.profile:
+        against += f" (a `{reported['profile']}`-profile setting: compare with care)"
+    notes = [f"*Ours: profile `{record.profile}`, {over} · {against}.*"]
+    notes += [provenance_line(record)] if record.published else []
+    changed = changed_settings(record)
+    notes += [settings_line(record, changed)] if changed else []
+    tables = (_grouped_tables(record, paper, reported) if "tables" in paper
+              else _metric_table(record, paper, reported))
+    parts = [f"## {setting_label(record)}", "", *(f"{n}\n" for n in notes), tables, ""]
+    if "per_class" in paper:
+        parts += [_per_class_table(record, paper, reported), ""]
+    notebook = reproduce.notebook_path(record)
+    template = f"/{methods.get(method).notebook}" if root else ""
+    launch = reproduce.launch_links(root, method) if root else {}
+    return parts + [reproduce.box(
+        record, seeds, template=template, launch=launch,
+        notebook=f"/{notebook}" if root and (root / notebook).exists() else ""), ""]
+
+
+def _claims_section(paper: dict[str, Any], merged: list[RunRecord]) -> list[str]:
+    """Whether the paper's claim (or each of its claims) holds, a column or row per setting."""
+    if "claims" in paper:
+        header = ["claim", *(setting_label(r) for r in merged)]
+        rows = [[text, *(held(r.metrics.get("claims", {}).get(key)) for r in merged)]
+                for key, text in paper["claims"].items()]
+        return ["## Do the paper's claims hold?", "", markdown_table(header, rows), ""]
+    rows = [[setting_label(r), *claim_verdict(r, paper)] for r in merged]
+    return ["## Does the paper's claim hold?", "", f"Claim: {paper['claim']}", "",
+            markdown_table(["setting", "holds", "detail"], rows), ""]
+
+
+def _metric_table(record: RunRecord, paper: dict[str, Any], reported: dict | None) -> str:
+    """Claim metrics beside the paper's (when `reported` is the same dataset), then the others."""
+    compared = record.metrics.get("compared", {})
+    present = [m for m in paper["compared"] if m in compared]
 
     def label(metric: str) -> str:
-        return _label(spec["metrics"][metric])
+        return _label(paper["metrics"][metric])
 
     header, rows = ["model"], [[m] for m in present]
-    for metric in spec["claim_metrics"]:
-        header += [label(metric)] + (["paper", "Δ"] if side else [])
+    for metric in paper["claim_metrics"]:
+        header += [label(metric)] + (["paper", "Δ"] if reported else [])
         for row, model in zip(rows, present, strict=True):
-            ours = models[model].get(metric)
+            ours = compared[model].get(metric)
             row.append(ours)
-            if side:
-                ref = side["values"].get(model, {}).get(metric)
+            if reported:
+                ref = reported["values"].get(model, {}).get(metric)
                 row += [ref, None if ref is None or ours is None else ours - ref]
-    others = [k for k in spec["metrics"] if k not in spec["claim_metrics"]
-              and any(k in models[m] for m in present)]
+    others = [k for k in paper["metrics"] if k not in paper["claim_metrics"]
+              and any(k in compared[m] for m in present)]
     if not others:
         return markdown_table(header, rows)
     more = markdown_table(["model", *map(label, others)],
-                          [[m, *(models[m].get(k) for k in others)] for m in present
-                           if any(k in models[m] for k in others)])
+                          [[m, *(compared[m].get(k) for k in others)] for m in present
+                           if any(k in compared[m] for k in others)])
     return markdown_table(header, rows) + "\n\nMore metrics (ours):\n\n" + more
 
 
-def _grouped_tables(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
-    """One table per entry of `spec["tables"]` (a title, its metrics, `ours_only` to leave
+def _grouped_tables(record: RunRecord, paper: dict[str, Any], reported: dict | None) -> str:
+    """One table per entry of `paper["tables"]` (a title, its metrics, `ours_only` to leave
     the paper out), a row per model or setting, each metric beside the paper's value. A metric
     with a `paper_label` is not the same measurement on both sides: its paper column carries
     that label and no difference."""
-    models = record.metrics.get("models", {})
-    present = [m for m in spec["models"] if m in models] or list(models)
-    theirs = (side or {}).get("values", {})
+    compared = record.metrics.get("compared", {})
+    present = [m for m in paper["compared"] if m in compared] or list(compared)
+    theirs = (reported or {}).get("values", {})
     blocks = []
-    for table in spec["tables"]:
+    for table in paper["tables"]:
         header, rows = ["setting"], [[m] for m in present]
         for metric in table["metrics"]:
-            info = spec["metrics"][metric]
+            info = paper["metrics"][metric]
             header.append(_label(info))
-            paired = bool(side) and not table.get("ours_only") and any(
+            paired = bool(reported) and not table.get("ours_only") and any(
                 metric in v for v in theirs.values())
             if paired:
                 header += [info.get("paper_label", "paper")] + ([] if "paper_label" in info
                                                                  else ["Δ"])
             for row, model in zip(rows, present, strict=True):
-                ours = models[model].get(metric)
+                ours = compared[model].get(metric)
                 row.append(ours)
                 if paired:
                     ref = theirs.get(model, {}).get(metric)
@@ -276,18 +241,18 @@ def _grouped_tables(record: RunRecord, spec: dict[str, Any], side: dict | None) 
     return "\n\n".join(blocks)
 
 
-def _per_class_table(record: RunRecord, spec: dict[str, Any], side: dict | None) -> str:
+def _per_class_table(record: RunRecord, paper: dict[str, Any], reported: dict | None) -> str:
     """One row per class (metrics named `<prefix><class>`), one column per model, plus the
     paper's `paper_model` column when the paper has this dataset."""
-    per_class = spec["per_class"]
+    per_class = paper["per_class"]
     prefix, paper_model = per_class["prefix"], per_class.get("paper_model")
-    found = record.metrics.get("models", {})
-    models = {m: found[m] for m in spec["models"] if m in found}
-    classes = list(dict.fromkeys(k[len(prefix):] for v in models.values() for k in v
+    found = record.metrics.get("compared", {})
+    compared = {m: found[m] for m in paper["compared"] if m in found}
+    classes = list(dict.fromkeys(k[len(prefix):] for v in compared.values() for k in v
                                  if k.startswith(prefix)))
-    theirs = (side or {}).get("values", {}).get(paper_model, {}) if paper_model else {}
-    header = ["normal class", *models] + ([f"paper {paper_model}"] if theirs else [])
-    rows = [[c, *(v.get(prefix + c) for v in models.values())]
+    theirs = (reported or {}).get("values", {}).get(paper_model, {}) if paper_model else {}
+    header = ["normal class", *compared] + ([f"paper {paper_model}"] if theirs else [])
+    rows = [[c, *(v.get(prefix + c) for v in compared.values())]
             + ([theirs.get(prefix + c)] if theirs else []) for c in classes]
     return f"{per_class['label']} per normal class (ours):\n\n" + markdown_table(header, rows)
 
@@ -296,18 +261,18 @@ def write_csv(path: Path, method: str, records: list[RunRecord]) -> Path:
     """Every number of a results page as CSV: a row per setting, model and metric (ours, over
     seeds their mean and sd) beside the paper's value for the same dataset, when the paper
     measured the same thing."""
-    spec = paper(method)
+    paper = papers.load(method)
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
     out.writerow(["setting", "dataset", "profile", "published", "seeds", "model", "metric",
                   "ours", "ours_sd", "paper"])
     for record, seeds in by_setting([r for r in records if r.status == "ok"]):
-        theirs = spec["datasets"].get(record.dataset, {}).get("values", {})
-        for model, values in record.metrics.get("models", {}).items():
+        theirs = paper["datasets"].get(record.dataset, {}).get("values", {})
+        for model, values in record.metrics.get("compared", {}).items():
             for metric, value in values.items():
                 if not _is_number(value):
                     continue
-                comparable = "paper_label" not in spec["metrics"].get(metric, {})
+                comparable = "paper_label" not in paper["metrics"].get(metric, {})
                 ref = theirs.get(model, {}).get(metric) if comparable else None
                 out.writerow([setting_label(record), record.dataset, record.profile,
                               record.published or "", " ".join(map(str, seeds)), model, metric,
@@ -326,7 +291,7 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
         unreadable: list[str] = []
         found = load_book(root, name, runs=runs, unreadable=unreadable)
         if not methods.get(name).paper:  # the bench: its own page
-            page = bench_results.page(found, root, root / RESULTS_DIR)
+            page = bench_page.page(found, root, root / RESULTS_DIR)
         else:
             figure, link = comparison_figure(name, found), None
             if figure is not None:

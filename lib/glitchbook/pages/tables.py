@@ -9,7 +9,7 @@ import statistics
 from typing import Any
 
 from glitchbook.config import config_hash
-from glitchbook.records import RunRecord
+from glitchbook.run.records import RunRecord
 
 
 class Spread(float):

@@ -1,9 +1,11 @@
-"""Named image datasets, each loaded into one `ImageDataset` type.
+"""The registry of named image datasets, each loaded into one `ImageDataset` type, and what is
+known of each before it is loaded: size, classes, image shape, kind of source and family.
 
-Bundled datasets (`mnist-5k`, `digits`, `shapes`) work offline. Download-only datasets (`mnist`,
-`fashion-mnist`, `cifar10`, `frey-faces`, `coil-100`) are fetched into the data directory from
-their sources (`glitchbook.sources`) and checked; without a local copy or a working source they
-raise `DatasetUnavailable` naming the dataset, the expected path and the bundled alternatives.
+Bundled datasets (`mnist-5k`, `digits`) and the generated `shapes` work offline. Download-only
+datasets (`mnist`, `fashion-mnist`, `cifar10`, `frey-faces`, `coil-100`) are fetched into the data
+directory from their sources (`datasets.sources`) and checked; without a local copy or a working
+source they raise `DatasetUnavailable` naming the dataset, the expected path and the datasets
+that need no download. `folder:<path>` and `mvtec:<path>` are your own images (`datasets.folders`).
 """
 
 from __future__ import annotations
@@ -15,21 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from glitchbook import image_folders, sources
-from glitchbook.errors import ChecksumError, ConfigError, DatasetUnavailable
-from glitchbook.images import (  # noqa: F401 - the dataset type and its splits, used as datasets.*
+from glitchbook.datasets import folders, sources
+from glitchbook.datasets.images import (
     DatasetInfo,
     ImageDataset,
     open_image,
-    random_split,
     subsample,
     to_array,
     to_dataset,
-    train_test,
 )
-from glitchbook.shapes import load_shapes
+from glitchbook.datasets.shapes import load_shapes
+from glitchbook.errors import ChecksumError, ConfigError, DatasetUnavailable
 
-BUNDLED = ("mnist-5k", "digits", "shapes")
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 FASHION_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -45,15 +44,23 @@ FREY_SHAPE = (28 * 20, 1965)  # pixels x images, as stored in the .mat file
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    """A registry entry: how to load a dataset and what it is."""
+class DatasetEntry:
+    """A registry entry: how to load a dataset, where it comes from (`source`: bundled,
+    generated from a seed, downloaded, or your own folder or MVTec AD) and which dataset it is
+    a version of (`family`, as the papers' recipes name it: `mnist-5k` is MNIST)."""
 
     name: str
     loader: Callable[..., ImageDataset]
-    bundled: bool
+    source: str
+    family: str
     info: DatasetInfo | None = None  # None: read from the files (your own folders)
     files: tuple[str, ...] = ()  # paths under the data directory that a local copy needs
     note: str = ""
+
+    @property
+    def needs_download(self) -> bool:
+        """True for a dataset that is neither bundled, generated nor on your own disk."""
+        return self.source == "download"
 
     @property
     def size(self) -> str:
@@ -188,8 +195,8 @@ def fetch(name: str, root: str | os.PathLike | None = None, *, progress: bool = 
     sources that works (`sources.SOURCES`) and return where it came from; DatasetUnavailable,
     listing every source tried and why it failed, when none works."""
     folder = data_dir(root)
-    if spec(name).bundled:
-        return "bundled"
+    if not entry(name).needs_download:
+        return entry(name).source
     if name not in sources.SOURCES:  # one official download, made by the loader
         load(name, root=folder, download=True)
         return "official download"
@@ -201,10 +208,11 @@ def fetch(name: str, root: str | os.PathLike | None = None, *, progress: bool = 
 
 
 def provenance(name: str, root: str | os.PathLike | None = None) -> str:
-    """Where the local copy of `name` came from: "bundled", the source that fetched it, "local
-    copy" (put there by hand), or "" when there is none."""
-    if spec(name).bundled:
-        return "bundled"
+    """Where the local copy of `name` came from: its kind of source when it needs no download
+    ("bundled", "generated"...), the source that fetched it, "local copy" (put there by hand),
+    or "" when there is none."""
+    if not entry(name).needs_download:
+        return entry(name).source
     if not is_available(name, root):
         return ""
     return sources.provenance(local_folder(name, data_dir(root)))
@@ -223,48 +231,52 @@ def local_folder(name: str, root: Path) -> Path:
 
 
 def _unavailable(name: str, where: Path, why: str) -> DatasetUnavailable:
+    offline = [n for n, e in REGISTRY.items() if not e.needs_download]
     return DatasetUnavailable(
         f"dataset '{name}' is not available: {why}. Expected a local copy under {where}. "
-        f"Copy it there from a machine with network access, or use a bundled dataset: "
-        f"{', '.join(BUNDLED)}."
+        f"Copy it there from a machine with network access, or use a dataset that needs no "
+        f"download: {', '.join(offline)}."
     )
 
 
-REGISTRY: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (
-        DatasetSpec("mnist-5k", load_mnist_5k, True, DatasetInfo(5000, 10, (1, 28, 28), 500)),
-        DatasetSpec("digits", load_digits, True, DatasetInfo(1797, 10, (1, 8, 8), 174)),
-        DatasetSpec("shapes", load_shapes, True, DatasetInfo(5000, 4, (1, 28, 28), 1250),
-                    note="generated"),
-        DatasetSpec("mnist", _torchvision_loader("MNIST", DIGIT_NAMES, "mnist"), False,
-                    DatasetInfo(70000, 10, (1, 28, 28), 6313), _idx_files("MNIST")),
-        DatasetSpec("fashion-mnist",
-                    _torchvision_loader("FashionMNIST", FASHION_NAMES, "fashion-mnist"), False,
-                    DatasetInfo(70000, 10, (1, 28, 28), 7000), _idx_files("FashionMNIST")),
-        DatasetSpec("cifar10", _torchvision_loader("CIFAR10", CIFAR10_NAMES, "cifar10"), False,
-                    DatasetInfo(60000, 10, (3, 32, 32), 6000),
-                    tuple(f"cifar-10-batches-py/{b}" for b in
-                          (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"))),
-        DatasetSpec("frey-faces", load_frey_faces, False, DatasetInfo(1965, 1, (1, 28, 20), 1965),
-                    ("frey-faces/frey_rawface.mat",)),
-        DatasetSpec("coil-100", load_coil100, False, DatasetInfo(7200, 100, (3, 32, 32), 72),
-                    ("coil-100/coil-100",)),
+REGISTRY: dict[str, DatasetEntry] = {
+    e.name: e
+    for e in (
+        DatasetEntry("mnist-5k", load_mnist_5k, "bundled", "mnist",
+                     DatasetInfo(5000, 10, (1, 28, 28), 500)),
+        DatasetEntry("digits", load_digits, "bundled", "digits",
+                     DatasetInfo(1797, 10, (1, 8, 8), 174)),
+        DatasetEntry("shapes", load_shapes, "generated", "shapes",
+                     DatasetInfo(5000, 4, (1, 28, 28), 1250)),
+        DatasetEntry("mnist", _torchvision_loader("MNIST", DIGIT_NAMES, "mnist"), "download",
+                     "mnist", DatasetInfo(70000, 10, (1, 28, 28), 6313), _idx_files("MNIST")),
+        DatasetEntry("fashion-mnist",
+                     _torchvision_loader("FashionMNIST", FASHION_NAMES, "fashion-mnist"),
+                     "download", "fashion-mnist", DatasetInfo(70000, 10, (1, 28, 28), 7000),
+                     _idx_files("FashionMNIST")),
+        DatasetEntry("cifar10", _torchvision_loader("CIFAR10", CIFAR10_NAMES, "cifar10"),
+                     "download", "cifar10", DatasetInfo(60000, 10, (3, 32, 32), 6000),
+                     tuple(f"cifar-10-batches-py/{b}" for b in
+                           (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"))),
+        DatasetEntry("frey-faces", load_frey_faces, "download", "frey-faces",
+                     DatasetInfo(1965, 1, (1, 28, 20), 1965), ("frey-faces/frey_rawface.mat",)),
+        DatasetEntry("coil-100", load_coil100, "download", "coil-100",
+                     DatasetInfo(7200, 100, (3, 32, 32), 72), ("coil-100/coil-100",)),
     )
 }
 
 
-def spec(name: str) -> DatasetSpec:
+def entry(name: str) -> DatasetEntry:
     """The registry entry for `name` (or `folder:<path>`, `mvtec:<path>`), or a ConfigError
     listing the names."""
     if name.startswith("folder:"):
         path = name.removeprefix("folder:")
-        return DatasetSpec(name, lambda **kw: image_folders.load_folder(path, **kw), True,
-                           note=f"images under {path}")
+        return DatasetEntry(name, lambda **kw: folders.load_folder(path, **kw), "folder",
+                            "folder", note=f"images under {path}")
     if name.startswith("mvtec:"):
         path = name.removeprefix("mvtec:")
-        return DatasetSpec(name, lambda **kw: image_folders.load_mvtec(path, **kw), True,
-                           note=f"MVTec AD under {path}")
+        return DatasetEntry(name, lambda **kw: folders.load_mvtec(path, **kw), "mvtec", "mvtec",
+                            note=f"MVTec AD under {path}")
     if name not in REGISTRY:
         raise ConfigError(f"unknown dataset '{name}'; known datasets: {', '.join(REGISTRY)}, "
                           f"folder:<path> for your own images or mvtec:<path> for MVTec AD")
@@ -280,35 +292,51 @@ def load(name: str, *, root: str | os.PathLike | None = None, download: bool = T
          **options) -> ImageDataset:
     """Load dataset `name`; download-only datasets use the data directory `root` and are
     downloaded there when missing (unless `download` is False or $GLITCHBOOK_OFFLINE is set)."""
-    entry = spec(name)
-    if entry.bundled:
-        return entry.loader(**options)
-    return entry.loader(root=data_dir(root), download=download and not offline(), **options)
+    found = entry(name)
+    if not found.needs_download:
+        return found.loader(**options)
+    return found.loader(root=data_dir(root), download=download and not offline(), **options)
+
+
+def load_sample(name: str, max_images: int, rng: np.random.Generator, *,
+                seed: int) -> ImageDataset:
+    """At most `max_images` images of dataset `name` (0: all): a generated dataset is generated
+    from `seed` at that size, any other is loaded and subsampled with `rng` (order kept)."""
+    if entry(name).source == "generated":
+        return load(name, seed=seed, n=max_images or info(name).n_images)
+    return subsample(load(name), max_images, rng)
 
 
 def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     """True when `name` can be loaded without the network."""
-    entry = spec(name)
-    if name.startswith("folder:"):
-        return Path(name.removeprefix("folder:")).expanduser().is_dir()
-    if name.startswith("mvtec:"):
-        return Path(name.removeprefix("mvtec:")).expanduser().is_dir()
-    return entry.bundled or all((data_dir(root) / f).exists() for f in entry.files)
+    found = entry(name)
+    if found.source in ("folder", "mvtec"):
+        return Path(name.partition(":")[2]).expanduser().is_dir()
+    return not found.needs_download or all((data_dir(root) / f).exists() for f in found.files)
 
 
 def info(name: str, **options) -> DatasetInfo:
     """Size, classes and image shape of dataset `name`, without loading it: from the registry,
     or read from the files of a `folder:` or `mvtec:` dataset (which checks them)."""
-    if name.startswith("folder:"):
-        return image_folders.folder_info(name.removeprefix("folder:"))
-    if name.startswith("mvtec:"):
-        return image_folders.mvtec_info(name.removeprefix("mvtec:"), **options)
-    return spec(name).info  # type: ignore[return-value]
+    found = entry(name)
+    if found.source == "folder":
+        return folders.folder_info(name.removeprefix("folder:"))
+    if found.source == "mvtec":
+        return folders.mvtec_info(name.removeprefix("mvtec:"), **options)
+    return found.info  # type: ignore[return-value]
+
+
+def defects(name: str, class_name: str, *, size: int) -> np.ndarray | None:
+    """A dataset's own defect images of `class_name` (MVTec AD's test defects, resized to
+    `size`), or None when the dataset has none."""
+    if entry(name).source != "mvtec":
+        return None
+    return folders.load_mvtec_defects(name.removeprefix("mvtec:"), class_name, size=size)
 
 
 def ensure_available(name: str, root: str | os.PathLike | None = None) -> None:
     """Download `name` if needed and load it once, which checks its files: DatasetUnavailable
     if it cannot be had, ChecksumError if a file in the data directory is damaged. (Your own
     `folder:` and `mvtec:` images are checked by `info`, which every run's config reads.)"""
-    if not spec(name).bundled:
+    if entry(name).needs_download:
         load(name, root=root, download=True)

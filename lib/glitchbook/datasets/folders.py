@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glitchbook.errors import ConfigError, DatasetUnavailable
-from glitchbook.images import (
+from glitchbook.datasets.images import (
     IMAGE_SUFFIXES,
     DatasetInfo,
     ImageDataset,
@@ -17,6 +16,7 @@ from glitchbook.images import (
     to_array,
     to_dataset,
 )
+from glitchbook.errors import ConfigError, DatasetUnavailable
 
 GREY_MODES = ("L", "1", "I", "I;16")
 

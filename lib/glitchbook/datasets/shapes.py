@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glitchbook.images import ImageDataset, to_dataset
+from glitchbook.datasets.images import ImageDataset, to_dataset
 
 SHAPE_NAMES = ("rectangle", "triangle", "disk", "ellipse")
 

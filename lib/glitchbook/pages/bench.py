@@ -10,10 +10,11 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from glitchbook import plots, reproduce
-from glitchbook.records import RunRecord, duration
-from glitchbook.status import setting_label
-from glitchbook.tables import by_setting, fmt, markdown_table
+from glitchbook import methods, plots
+from glitchbook.pages.status import setting_label
+from glitchbook.pages.tables import by_setting, fmt, markdown_table
+from glitchbook.run import reproduce
+from glitchbook.run.records import RunRecord, duration
 
 MEASURES = {"avpr": "AVPR", "auroc": "AUROC", "f1": "F1 at the true count"}
 
@@ -23,26 +24,27 @@ def _value(row: dict[str, Any], key: str) -> float:
     return float(value) if isinstance(value, int | float) and not math.isnan(value) else -1.0
 
 
-def ranking(models: dict[str, dict], kind: str) -> list[str]:
+def ranking(detectors: dict[str, dict], kind: str) -> list[str]:
     """The detectors from best to worst AVPR on `kind`."""
-    return sorted(models, key=lambda d: -_value(models[d], f"avpr_{kind}"))
+    return sorted(detectors, key=lambda d: -_value(detectors[d], f"avpr_{kind}"))
 
 
 def recommendation(metrics: dict[str, Any]) -> list[str]:
     """What the table says, in sentences made from its numbers: the best detector for each
     kind (and the runner-up), and the best single choice when the kind is unknown (the best
     mean rank by AVPR over the kinds)."""
-    models, kinds = metrics["models"], metrics["kinds"]
+    detectors, kinds = metrics["compared"], metrics["kinds"]
     lines = []
     for kind in kinds:
-        best, second = ranking(models, kind)[:2]
-        lines.append(f"- **{kind}**: {best} (AVPR {fmt(models[best][f'avpr_{kind}'])}), "
-                     f"then {second} ({fmt(models[second][f'avpr_{kind}'])}).")
-    first, second = sorted(models, key=lambda d: float(models[d].get("mean_rank", math.inf)))[:2]
-    winners = sorted({ranking(models, kind)[0] for kind in kinds})
+        best, second = ranking(detectors, kind)[:2]
+        lines.append(f"- **{kind}**: {best} (AVPR {fmt(detectors[best][f'avpr_{kind}'])}), "
+                     f"then {second} ({fmt(detectors[second][f'avpr_{kind}'])}).")
+    first, second = sorted(detectors,
+                           key=lambda d: float(detectors[d].get("mean_rank", math.inf)))[:2]
+    winners = sorted({ranking(detectors, kind)[0] for kind in kinds})
     lines.append(f"- Kind unknown: **{first}** has the best mean rank by AVPR "
-                 f"({fmt(models[first]['mean_rank'])} of {len(models)}), then {second} "
-                 f"({fmt(models[second]['mean_rank'])}). "
+                 f"({fmt(detectors[first]['mean_rank'])} of {len(detectors)}), then {second} "
+                 f"({fmt(detectors[second]['mean_rank'])}). "
                  + (f"One detector wins every kind: {winners[0]}." if len(winners) == 1 else
                     f"No single detector wins every kind; the winners: {', '.join(winners)}."))
     return lines
@@ -50,17 +52,17 @@ def recommendation(metrics: dict[str, Any]) -> list[str]:
 
 def tables(metrics: dict[str, Any]) -> str:
     """One detector x kind table per measure, the best per kind in bold, and the time."""
-    models, kinds = metrics["models"], metrics["kinds"]
+    detectors, kinds = metrics["compared"], metrics["kinds"]
     blocks = []
     for measure, label in MEASURES.items():
-        best = {kind: ranking(models, kind)[0] for kind in kinds} if measure == "avpr" else {}
+        best = {kind: ranking(detectors, kind)[0] for kind in kinds} if measure == "avpr" else {}
         rows = [[name, *(f"**{fmt(row.get(f'{measure}_{k}'))}**" if best.get(k) == name
                          else row.get(f"{measure}_{k}") for k in kinds)]
-                for name, row in models.items()]
+                for name, row in detectors.items()]
         blocks.append(f"**{label}** (higher is better)\n\n"
                       + markdown_table(["detector", *kinds], rows))
     rows = [[name, duration(row.get("seconds")), row.get("mean_rank")]
-            for name, row in models.items()]
+            for name, row in detectors.items()]
     blocks.append("**Time and mean rank** (over every kind; a model shared by several detectors "
                   "counted for each; rank by AVPR, 1 is best, ties sharing their mean)\n\n"
                   + markdown_table(["detector", "time", "mean rank"], rows))
@@ -69,9 +71,9 @@ def tables(metrics: dict[str, Any]) -> str:
 
 def heat_map(metrics: dict[str, Any], title: str) -> plt.Figure:
     """AVPR of each detector (rows) on each kind (columns)."""
-    models, kinds = metrics["models"], metrics["kinds"]
+    detectors, kinds = metrics["compared"], metrics["kinds"]
     return plots.heat_map({name: {k: float(row[f"avpr_{k}"]) for k in kinds}
-                           for name, row in models.items()}, title, "AVPR")
+                           for name, row in detectors.items()}, title, "AVPR")
 
 
 def page(records: list[RunRecord], root: Path | None, figures: Path) -> str:
@@ -98,7 +100,8 @@ def page(records: list[RunRecord], root: Path | None, figures: Path) -> str:
                   "AVPR of each detector on each kind of glitch.", "```", "",
                   tables(record.metrics), "", "**What the table says**", "",
                   *recommendation(record.metrics), "",
-                  reproduce.box(record, seeds, template="/notebooks/bench.ipynb" if root else ""),
+                  reproduce.box(record, seeds, template=f"/{methods.get('bench').notebook}"
+                                if root else ""),
                   ""]
     failed = [r for r in records if r.status == "failed"]
     if failed:

@@ -7,8 +7,8 @@ notebook writes `book/runs/<method>/<dataset>/record.json` and its figures. Runs
 `ok` with the same run key (parameters and notebook content) are skipped, so an interrupted
 matrix resumes where it stopped. A failing run keeps its notebook and gets a `failed` record
 with the reason; the rest of the matrix goes on. Every run is checked (names, types, ranges,
-device, data) before any starts (`runplan.preflight`); a lock per run keeps two runners of one
-run directory from mixing their outputs (`execution.execute`).
+device, data) and planned before any starts (`plan.plan`); a lock per run keeps two runners of
+one run directory from mixing their outputs (`execute.execute`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from glitchbook import records
-from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError
-from glitchbook.execution import Outcome, execute, failed
-from glitchbook.runplan import RunSpec, preflight
+from glitchbook.run import records
+from glitchbook.run.execute import Outcome, execute, failed
+from glitchbook.run.plan import PlannedRun, RunSpec, plan
 from glitchbook.training import resolve_device
 
 CONNECT_TIMEOUT = "20s"  # to reach an existing Dask scheduler
@@ -48,16 +47,15 @@ def run_matrix(specs: list[RunSpec], root: str | Path = ".", *, jobs: int = 1,
         scheduler = f"local:{jobs}"
     view = _Progress(len(specs), enabled=progress)
     if scheduler is None:
-        configs = preflight(specs, root)
         outcomes = []
-        for spec, config in zip(specs, configs, strict=True):
+        for run in plan(specs, root):
             view.running(1)
-            outcomes.append(execute(spec, root, config=config, force=force,
-                                    cell_timeout=cell_timeout, live=view.live(spec)))
+            outcomes.append(execute(run, force=force, cell_timeout=cell_timeout,
+                                    live=view.live(run.spec)))
             view.done(outcomes[-1])
     else:
-        with _dask_client(scheduler, specs, root) as (client, threads, configs):
-            outcomes = _run_on_dask(client, specs, configs, root, force, threads, cell_timeout,
+        with _dask_client(scheduler, specs, root) as (client, threads, runs):
+            outcomes = _run_on_dask(client, runs, root, force, threads, cell_timeout,
                                     view)
     view.close()
     return outcomes
@@ -121,10 +119,9 @@ class _Progress:
 
 @contextlib.contextmanager
 def _dask_client(scheduler: str, specs: list[RunSpec],
-                 root: Path) -> Iterator[tuple[Any, int | None, list[MethodConfig]]]:
-    """A Dask client, the threads each run may use and each run's checked config: on a new
-    LocalCluster of N
-    single-threaded worker processes (each given a `GPU` resource when this machine has CUDA)
+                 root: Path) -> Iterator[tuple[Any, int | None, list[PlannedRun]]]:
+    """A Dask client, the threads each run may use and the planned runs: on a new LocalCluster
+    of N single-threaded worker processes (each given a `GPU` resource when this machine has CUDA)
     for "local[:N]", else on the cluster at `scheduler`. Runs are checked before a local
     cluster starts, and against the remote workers' resources (a `cuda` run needs a worker
     with a `GPU` resource)."""
@@ -136,13 +133,13 @@ def _dask_client(scheduler: str, specs: list[RunSpec],
                           "distributed.worker.profile.enabled": False}):  # cores to the kernels
         if scheduler == "local" or scheduler.startswith("local:"):
             workers = _local_workers(scheduler, len(specs))
-            configs = preflight(specs, root)
+            runs = plan(specs, root)
             gpu = {"GPU": 1} if resolve_device("auto").type == "cuda" else None
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    memory_limit=0, dashboard_address=None, resources=gpu,
                                    silence_logs=logging.ERROR)
             with cluster, Client(cluster) as client:
-                yield client, max(1, (os.cpu_count() or 1) // workers), configs
+                yield client, max(1, (os.cpu_count() or 1) // workers), runs
         elif scheduler.startswith("tcp://"):
             try:
                 client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -152,13 +149,13 @@ def _dask_client(scheduler: str, specs: list[RunSpec],
                                   ) from err
             with client:
                 info = client.scheduler_info()["workers"].values()
-                configs = preflight(specs, root, local_device=False)
+                runs = plan(specs, root, local_device=False)
                 if any(s.device == "cuda" for s in specs) and not any(
                         w.get("resources", {}).get("GPU") for w in info):
                     raise ConfigError(f"runs on device 'cuda' need a worker with a GPU resource; "
                                       f"no worker of {scheduler} has one (start GPU workers "
                                       f"with: dask worker {scheduler} --resources GPU=1)")
-                yield client, 0, configs
+                yield client, 0, runs
         else:
             raise ConfigError(f"unknown scheduler {scheduler!r}; use local, local:N or "
                               f"tcp://host:port")
@@ -174,19 +171,19 @@ def _local_workers(scheduler: str, runs: int) -> int:
     return int(text)
 
 
-def _run_on_dask(client: Any, specs: list[RunSpec], configs: list[MethodConfig], root: Path,
-                 force: bool, threads: int | None, cell_timeout: float | None,
+def _run_on_dask(client: Any, runs: list[PlannedRun], root: Path, force: bool,
+                 threads: int | None, cell_timeout: float | None,
                  view: _Progress) -> list[Outcome]:
     """Each run one task (impure: the same parameters twice are two runs); a task whose worker
     dies is retried on another worker, and ends as a failed record after WORKER_LOSSES deaths."""
     from distributed import as_completed
 
     started = records.start(root, now=True)
-    futures = {client.submit(execute, spec, str(root), config=configs[i], force=force,
-                             threads=threads, cell_timeout=cell_timeout, pure=False,
-                             resources={"GPU": 1} if spec.device == "cuda" else None): i
-               for i, spec in enumerate(specs)}
-    outcomes: list[Outcome] = [None] * len(specs)  # type: ignore[list-item]
+    futures = {client.submit(execute, run, force=force, threads=threads,
+                             cell_timeout=cell_timeout, pure=False,
+                             resources={"GPU": 1} if run.spec.device == "cuda" else None): i
+               for i, run in enumerate(runs)}
+    outcomes: list[Outcome] = [None] * len(runs)  # type: ignore[list-item]
     slots = sum(client.nthreads().values())
     queue = as_completed(futures)
     while not queue.is_empty():
@@ -195,7 +192,7 @@ def _run_on_dask(client: Any, specs: list[RunSpec], configs: list[MethodConfig],
             try:
                 outcomes[i] = future.result()
             except Exception as err:  # noqa: BLE001 - a worker lost too often, a cancelled task
-                outcomes[i] = failed(specs[i], root, configs[i], started, None, err)
+                outcomes[i] = failed(runs[i], started, err, keyed=False)
             view.done(outcomes[i])
         busy = {key for keys in client.processing().values() for key in keys}
         view.running(min(sum(f.key in busy for f in futures), slots))

@@ -4,33 +4,41 @@ it: settings changed from the profile's preset, state, wall time, device, failur
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from glitchbook import methods
 from glitchbook.errors import GlitchbookError
-from glitchbook.records import RunRecord, duration, load_book
-from glitchbook.tables import markdown_table
+from glitchbook.pages.tables import markdown_table
+from glitchbook.run.records import RunRecord, duration, load_book
+
+
+@cache
+def preset(method: str, dataset: str, profile: str) -> dict[str, Any] | None:
+    """The settings a run of `method` on `dataset` under `profile` gets from the preset, as the
+    method defines it now and as a record stores them (tuples as lists); None for a dataset or
+    method this checkout no longer knows. Made once per setting, however many pages ask."""
+    try:
+        config = methods.get(method).module.from_parameters(dataset, profile)
+    except GlitchbookError:
+        return None
+    return json.loads(json.dumps(config.as_dict()))
 
 
 def changed_settings(record: RunRecord) -> dict[str, tuple[Any, Any]]:
-    """The settings of a run that differ from its profile's preset (as the method defines it
-    now): name -> (the run's value, the preset's)."""
-    try:
-        preset = methods.get(record.method).module.from_parameters(
-            record.dataset, record.profile, record.seed).as_dict()
-    except GlitchbookError:  # a dataset or method this checkout no longer knows
-        return {}
-    preset = json.loads(json.dumps(preset))  # tuples as lists, as in the record
-    return {k: (v, preset[k]) for k, v in record.config.items()
-            if k != "seed" and k in preset and v != preset[k]}
+    """The settings of a run (its record's config) that differ from its profile's preset:
+    name -> (the run's value, the preset's)."""
+    settings = preset(record.method, record.dataset, record.profile) or {}
+    return {k: (v, settings[k]) for k, v in record.config.items()
+            if k != "seed" and k in settings and v != settings[k]}
 
 
-def settings_line(record: RunRecord) -> str:
-    """One line naming each setting changed from the profile's preset."""
-    changed = ", ".join(f"`{k}` {setting_value(ours)} (preset {setting_value(preset)})"
-                        for k, (ours, preset) in changed_settings(record).items())
-    return f"*Changed from the `{record.profile}` profile: {changed}.*"
+def settings_line(record: RunRecord, changed: dict[str, tuple[Any, Any]]) -> str:
+    """One line naming each setting `changed` from the profile's preset."""
+    named = ", ".join(f"`{k}` {setting_value(ours)} (preset {setting_value(theirs)})"
+                      for k, (ours, theirs) in changed.items())
+    return f"*Changed from the `{record.profile}` profile: {named}.*"
 
 
 def setting_value(value: Any) -> str:
