@@ -69,3 +69,19 @@ def test_p1_f1_uses_the_threshold_chosen_on_validation_and_scores_the_normal_cla
     # normal class: tp 1, fp 1, fn 2 -> precision 1/2, recall 1/3, F1 = 0.4
     assert metrics.f1_validated_threshold(val_novel, val_scores, test_novel,
                                           test_scores) == pytest.approx(0.4)
+
+
+def test_the_repair_error_from_its_terms_is_the_repair_error():
+    rng = np.random.default_rng(0)
+    clean, repaired = rng.normal(size=(6, 1, 3, 3)), rng.normal(size=(6, 1, 3, 3))
+    mask = rng.random((6, 1, 3, 3)) < 0.3
+    for binary in (False, True):
+        terms = metrics.repair_terms(clean, repaired, mask, binary=binary)
+        assert metrics.repair_error_of(terms) == pytest.approx(
+            metrics.repair_error(clean, repaired, mask, binary=binary))
+        # each image drawn once: the same; image 0 twice and image 5 never: by hand
+        counts = np.array([[1.0] * 6, [2, 1, 1, 1, 1, 0]])
+        rows = [0, 0, 1, 2, 3, 4]
+        assert metrics.repair_error_of(terms, counts) == pytest.approx(
+            [metrics.repair_error(clean, repaired, mask, binary=binary),
+             metrics.repair_error(clean[rows], repaired[rows], mask[rows], binary=binary)])

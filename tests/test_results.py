@@ -2,14 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from glitchbook import methods, papers
+from glitchbook import methods, metrics, papers
 from glitchbook.methods import arae
 from glitchbook.pages.results import comparison_figure, method_page
 from glitchbook.pages.status import changed_settings
-from glitchbook.pages.tables import Held, by_setting, merge_seeds
-from glitchbook.pages.verdicts import claim_verdict
+from glitchbook.pages.tables import by_setting
 from glitchbook.run.records import RunRecord, duration
 
 
@@ -19,53 +19,90 @@ def _record(method: str, seed: int, models: dict, **extra) -> RunRecord:
                      config_hash="x", metrics={"compared": models, **extra})
 
 
-def test_a_claim_over_three_seeds_holds_only_when_it_holds_in_every_seed():
-    seeds = [{"7v1 nf2": {"claim_holds": v}} for v in (True, False, True)]
-    merged = merge_seeds(seeds)
-    assert merged["7v1 nf2"]["claim_holds"] == Held(2, 3)
-    assert not merged["7v1 nf2"]["claim_holds"]
-    assert str(merged["7v1 nf2"]["claim_holds"]) == "in 2 of 3 seeds"
-    records = [_record("ambiguity", s, m) for s, m in enumerate(seeds)]
-    ((record, used),) = by_setting(records)
-    verdict, detail = claim_verdict(record, papers.load("ambiguity"))
-    assert used == [0, 1, 2] and verdict == "no" and "in 2 of 3 seeds" in detail
-    always = [_record("ambiguity", s, {"7v1 nf2": {"claim_holds": True}}) for s in range(3)]
-    assert claim_verdict(by_setting(always)[0][0], papers.load("ambiguity"))[0] == "yes"
+def _claims(claimed: float, rivals: dict[str, float | None], *, spread: float = 0.01,
+            better: str = "higher", chance: float | None = 0.5, name: str = "ours") -> dict:
+    """A hand-made claim as a run records it: each value with an interval of +- `spread`, each
+    difference with the difference of the intervals' widths (None: a rival not run)."""
+    def side(value: float) -> dict:
+        return {"value": value, "interval": [value - spread, value + spread]}
+
+    claim = {"claimed": name, **side(claimed), "better": better, "chance": chance,
+             "rivals": {}}
+    for name, value in rivals.items():
+        claim["rivals"][name] = None if value is None else {
+            **side(value), "difference": claimed - value,
+            "difference_interval": [claimed - value - 2 * spread, claimed - value + 2 * spread]}
+    return claim
 
 
-def test_influence_claims_are_judged_against_the_papers_rivals_not_cleanlab():
-    # each new signal beats SI, MAI, MI and GD-class on its glitch kind; cleanlab beats all
-    rivals = {"SI": 0.3, "MAI": 0.2, "MI": 0.1, "GD-class": 0.25}
-    models = {name: dict.fromkeys(("f1_uniform", "f1_class", "f1_anomaly", "f1_mixed"), v)
-              for name, v in rivals.items()}
-    models["CNCI"] = {"f1_uniform": 0.6, "f1_class": 0.6, "f1_anomaly": 0.0, "f1_mixed": 0.0}
-    models["PCID"] = {"f1_uniform": 0.0, "f1_class": 0.0, "f1_anomaly": 0.6, "f1_mixed": 0.0}
-    models["CFRank"] = {"f1_uniform": 0.7, "f1_class": 0.7, "f1_anomaly": 0.7, "f1_mixed": 0.6}
-    models["cleanlab"] = dict.fromkeys(models["SI"], 0.9)
-    verdict, detail = claim_verdict(_record("influence", 0, models), papers.load("influence"))
-    assert verdict == "yes", detail  # CFRank's higher F1 on mislabels is no rival of CNCI's
-    assert "cleanlab" not in detail and "CFRank" in detail
+def test_the_verdict_needs_an_interval_clear_of_zero_and_of_chance():
+    assert metrics.verdict(_claims(0.90, {"a": 0.80, "b": 0.70}))[0] == "holds"
+    assert metrics.verdict(_claims(0.80, {"a": 0.90, "b": 0.70})) == ("does not hold",
+                                                                      "a better")
+    assert metrics.verdict(_claims(0.80, {"a": 0.80}))[0] == "not separated"  # an exact tie
+    assert metrics.verdict(_claims(0.80, {"a": 0.79}))[0] == "not separated"  # within noise
+    assert metrics.verdict(_claims(0.80, {"a": 0.70, "b": None})) == ("not tested",
+                                                                      "no result for b")
+    # every method at chance (AUROC 0.5), even if the claimed one is a hair ahead
+    assert metrics.verdict(_claims(0.51, {"a": 0.49}, spread=0.02))[0] == "not tested"
+    # F1 of 0 for every signal: below chance (the share of glitches) is not a win either
+    assert metrics.verdict(_claims(0.0, {"a": 0.0, "b": 0.0}, chance=0.1))[0] == "not tested"
+    # lower is better: a repair error below the rivals' holds; none better than no repair
+    assert metrics.verdict(_claims(0.2, {"a": 0.4}, better="lower", chance=1.0))[0] == "holds"
+    assert metrics.verdict(_claims(5.0, {"a": 4.0}, better="lower", chance=1.0))[0] == (
+        "not tested")
+    assert metrics.verdict(metrics.check(True, "k = 2"))[0] == "holds"
+    assert metrics.verdict(metrics.check(False, "k = 3"))[0] == "does not hold"
 
 
-def test_clsvae_claim_leaves_the_no_repair_row_out():
-    models = {"CLSVAE": {"avpr_row": 0.9, "smse_dirty": 0.5},
-              "VAE": {"avpr_row": 0.8, "smse_dirty": 0.9},
-              "no repair": {"smse_dirty": 0.1}}
-    verdict, _ = claim_verdict(_record("clsvae", 0, models), papers.load("clsvae"))
-    assert verdict == "yes"
+def test_a_bootstrap_interval_by_hand_with_fixed_resamples():
+    # three items, four resamples given by hand: the mean of the resampled values
+    values = np.array([1.0, 2.0, 6.0])
+    indices = np.array([[0, 0, 0], [0, 1, 2], [1, 2, 2], [2, 2, 2]])
+    spread = metrics.resampled(lambda rows: values[rows].mean(), indices)
+    np.testing.assert_allclose(spread, [1.0, 3.0, 14 / 3, 6.0])
+    # the central 50 %: linear percentiles 25 and 75 of the sorted means (1, 3, 14/3, 6),
+    # at positions 0.75 and 2.25: 1 + 0.75 x 2 and 14/3 + 0.25 x 4/3
+    assert metrics.percentile_interval(spread, level=0.5) == pytest.approx([2.5, 5.0])
+    # paired: the same resample for both methods, so a constant gap has a zero-width interval
+    claim = metrics.compare({"a": 2.0, "b": 1.0}, {"a": spread + 1, "b": spread}, "a", ["b"],
+                            better="higher", chance=None)
+    assert claim["rivals"]["b"]["difference_interval"] == [1.0, 1.0]
+    assert metrics.verdict(claim)[0] == "holds"
 
 
-def test_a_tie_for_first_place_counts_for_the_claimed_model():
-    # both perfect AVPR, as on Synthetic Shapes: listed first or not, CLSVAE is not beaten
-    models = {"CCVAE": {"avpr_row": 0.9999999999999999, "smse_dirty": 0.0075},
-              "CLSVAE": {"avpr_row": 1.0, "smse_dirty": 0.0044},
-              "VAE": {"avpr_row": 0.96, "smse_dirty": 0.04}}
-    verdict, detail = claim_verdict(_record("clsvae", 0, models), papers.load("clsvae"))
-    assert verdict == "yes", detail
-    assert "CLSVAE (1.0000; tied with CCVAE)" in detail
-    models["CCVAE"]["avpr_row"] = 1.0
-    models["CLSVAE"]["avpr_row"] = 0.999
-    assert claim_verdict(_record("clsvae", 0, models), papers.load("clsvae"))[0] == "partly"
+def test_resamples_are_drawn_from_the_seed_and_within_groups():
+    a = metrics.bootstrap_indices(6, resamples=5, seed=3)
+    assert a.shape == (5, 6) and (a == metrics.bootstrap_indices(6, resamples=5, seed=3)).all()
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    b = metrics.bootstrap_indices(6, resamples=50, seed=0, groups=groups)
+    assert (groups[b] == groups).all()  # each item's slot drawn from its own group
+
+
+def test_the_seeds_interval_is_a_t_interval_of_the_seeds_differences():
+    low, high = metrics.seeds_interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(2) at 97.5 %, sd 1
+    assert (low, high) == pytest.approx((2 - half, 2 + half))
+    runs = [{"c": {"": _claims(v, {"a": 0.5})}} for v in (0.7, 0.8, 0.9)]
+    merged = metrics.merge_claims(runs)["c"][""]
+    assert merged["value"] == pytest.approx(0.8) and merged["seeds"] == 3
+    assert merged["rivals"]["a"]["difference_interval"] == pytest.approx(
+        metrics.seeds_interval([0.2, 0.3, 0.4]))
+    checks = [{"c": {"x": metrics.check(v, "")}} for v in (True, False, True)]
+    assert metrics.verdict(metrics.merge_claims(checks)["c"]["x"]) == (
+        "not separated", "held in 2 of 3 seeds")
+
+
+def test_a_results_page_opens_with_its_claim_cards():
+    claims = {"beats_dae": {"": _claims(0.95, {"DAE": 0.90}, name="ARAE")}}
+    record = _record("arae", 0, {"ARAE": {"auroc_mean": 0.95}, "DAE": {"auroc_mean": 0.9}},
+                     claims=claims)
+    page = method_page("arae", [record])
+    assert page.startswith("## The paper's claims")
+    assert "**Claim 1.** ARAE detects novelties" in page and "**holds**" in page
+    assert "ARAE 0.95 [0.94, 0.96]" in page and "− DAE: 0.05 [0.03, 0.07]" in page
+    old = _record("arae", 0, {"ARAE": {"auroc_mean": 0.95}}, claims={"x": True})
+    assert "**not tested** | the record has no intervals" in method_page("arae", [old])
 
 
 def test_a_setting_changed_from_the_profile_is_named_on_the_page():
@@ -80,23 +117,26 @@ def test_a_setting_changed_from_the_profile_is_named_on_the_page():
             "(preset []).*") in method_page("arae", [record])
 
 
-def test_the_opening_figure_marks_the_papers_value_on_our_bar():
-    models = {"CLSVAE": {"avpr_row": 0.9, "smse_dirty": 0.01},
-              "VAE": {"avpr_row": 0.7, "smse_dirty": 0.05}}
-    record = _record("clsvae", 0, models)
+def test_the_opening_figure_shows_each_claim_with_its_interval_and_the_papers_mark():
+    claims = {"detects": {"": _claims(0.9, {"VAE": 0.7}, name="CLSVAE")},
+              "repairs": {"": _claims(0.01, {"VAE": 0.05}, spread=0.005, better="lower",
+                                      chance=0.1, name="CLSVAE")}}
+    record = _record("clsvae", 0, {}, claims=claims)
     record.dataset = "shapes"  # the paper has Synthetic Shapes: its values are marked
     figure = comparison_figure("clsvae", [record])
-    avpr, smse = figure.axes
-    assert [round(b.get_height(), 4) for b in avpr.patches] == [0.9, 0.7]
-    (marks,) = avpr.collections  # the paper's CLSVAE and VAE AVPR, as black bars
+    detection, repair = figure.axes[:2]
+    assert detection.get_xlabel().startswith("Claim 1: AVPR") and "no repair" in (
+        repair.get_xlabel())
+    marks = [c for c in detection.collections if c.get_label() == "paper"]
     reported = papers.load("clsvae")["datasets"]["shapes"]["values"]
-    assert sorted(seg[0][1] for seg in marks.get_segments()) == sorted(
+    assert sorted(marks[0].get_offsets()[:, 0]) == sorted(
         [reported["CLSVAE"]["avpr_row"], reported["VAE"]["avpr_row"]])
-    record.dataset = "digits"  # no paper value: bars only
-    assert not comparison_figure("clsvae", [record]).axes[0].collections
-    assert comparison_figure("clsvae", []) is None
-    page = method_page("clsvae", [record], "/book/runs/results/clsvae.png")
-    assert page.startswith("```{figure} /book/runs/results/clsvae.png\n")
+    # the repair error as the share of no repair's left: 0.01 of 0.1, with its interval
+    lines = [line.get_xdata() for line in repair.get_lines() if len(line.get_xdata()) == 2]
+    assert any(np.allclose(sorted(x), [0.05, 0.15]) for x in lines)
+    record.metrics.pop("claims")  # a record from before the intervals: no figure
+    assert comparison_figure("clsvae", [record]) is None and comparison_figure("clsvae",
+                                                                                 []) is None
 
 
 def test_wall_times_read_as_a_person_says_them():
@@ -129,4 +169,4 @@ def test_a_published_run_is_its_own_setting_with_where_and_how_it_ran():
     assert "glitchbook run --methods arae --datasets mnist-5k --profile default --seeds 0" in page
     assert ("*Published run 2026-11-30: commit `0123456789ab`, device `cuda`, x86_64, 16 CPU "
             "cores, NVIDIA H200, 2 h 00 min;") in page
-    assert "| mnist-5k (default, published) | no |" in page
+    assert "| mnist-5k (default, published) | – | – |  | **not tested** |" in page

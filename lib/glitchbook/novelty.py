@@ -46,14 +46,19 @@ def novelty_split(data: ImageDataset, normal_classes, *, protocol: str = "p2",
                   seed: int = 0) -> NoveltySplit:
     """Build the train/test split of `protocol` for `normal_classes` of `data` (seeded).
 
-    For p2, `test_fraction` of every class is held out as the test split (the datasets here
-    carry no official split); for p1, `anomaly_fraction` sets the test set's share of novelties.
+    For p2, the test split is the dataset's official one when it has one (MNIST's, as the
+    authors), else a seeded `test_fraction` of every class; for p1, `anomaly_fraction` sets
+    the test set's share of novelties.
     """
     check_choice(protocol, PROTOCOLS, "protocol")
     normal = check_normal_classes(normal_classes, len(data.class_names), data.name)
     rng = np.random.default_rng(seed)
     is_normal = np.isin(data.labels, normal)
-    if protocol == "p2":
+    if protocol == "p2" and data.is_test is not None:
+        test = data.is_test
+        train_rows, test_rows = np.flatnonzero(is_normal & ~test), np.flatnonzero(test)
+        val_rows = np.array([], int)
+    elif protocol == "p2":
         check_fraction(test_fraction, "test_fraction")
         test = np.zeros(len(data), bool)
         for c in np.unique(data.labels):

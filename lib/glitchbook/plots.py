@@ -82,61 +82,6 @@ def grouped_bars(values: dict[str, dict[str, float]], title: str, ylabel: str,
     return fig
 
 
-def bars_with_reference(panels: dict[str, dict[str, dict[str, float]]],
-                        reference: dict[str, dict[str, dict[str, float]]],
-                        title: str, reference_label: str = "paper") -> plt.Figure:
-    """One panel per metric (title -> {series: {group: value}}): bars per group (x axis) and
-    series (legend), each with its `reference` value for the same series and group marked by
-    a black bar across it."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 4.6 * len(panels)), 4.0),
-                             squeeze=False)
-    for ax, (metric, series) in zip(axes[0], panels.items(), strict=True):
-        groups = list(dict.fromkeys(g for v in series.values() for g in v))
-        width = 0.8 / max(len(series), 1)
-        for i, (name, values) in enumerate(series.items()):
-            xs = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
-            ax.bar(xs, [values.get(g, np.nan) for g in groups], width, label=name)
-            ref = reference.get(metric, {}).get(name, {})
-            marked = [(x, ref[g]) for x, g in zip(xs, groups, strict=True) if g in ref]
-            if marked:
-                ax.hlines([v for _, v in marked], [x - width / 2 for x, _ in marked],
-                          [x + width / 2 for x, _ in marked], colors="black", linewidth=2.5,
-                          label=reference_label)
-        ax.set_xticks(np.arange(len(groups)), groups, rotation=30 if len(groups) > 4 else 0,
-                      ha="right" if len(groups) > 4 else "center", fontsize=8)
-        ax.set_title(metric, fontsize=10)
-    handles: dict = {}  # one legend entry per label, over all panels
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="lower center",
-               ncol=min(len(handles), 4), fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(handles) > 4), 1, 1))
-    return fig
-
-
-def per_class_lines(panels: dict[str, dict[str, dict[str, float]]],
-                    reference: dict[str, dict[str, float]], title: str, ylabel: str,
-                    reference_label: str = "paper") -> plt.Figure:
-    """One panel per setting (title -> {series: {class: value}}), a line per series, and the
-    setting's `reference` line (class -> value) dashed in black where it has one."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 4.6 * len(panels)), 3.8),
-                             squeeze=False, sharey=True)
-    for ax, (setting, series) in zip(axes[0], panels.items(), strict=True):
-        for name, values in series.items():
-            ax.plot(list(values), list(values.values()), marker="o", markersize=3, label=name)
-        if reference.get(setting):
-            ref = reference[setting]
-            ax.plot(list(ref), list(ref.values()), "k--", marker="x", label=reference_label)
-        ax.set(title=setting, xlabel="normal class")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(ylabel)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 def histograms(values: dict[str, np.ndarray], title: str, xlabel: str, *,
                span: tuple[float, float] | None = None, bins: int = 40) -> plt.Figure:
     """Overlaid density histograms of each sample (label -> values); `span` shades a range."""
@@ -211,18 +156,49 @@ def loss_curves(losses: dict[str, list[float]], title: str) -> plt.Figure:
 
 def heat_map(values: dict[str, dict[str, float]], title: str, label: str) -> plt.Figure:
     """Rows (outer keys) x columns (inner keys) of values in [0, 1], each cell written in."""
-    rows, columns = list(values), list(dict.fromkeys(k for v in values.values() for k in v))
-    grid = np.array([[values[r].get(c, np.nan) for c in columns] for r in rows], float)
-    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 3, 0.36 * len(rows) + 1.6))
-    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    for (i, j), value in np.ndenumerate(grid):
-        if not np.isnan(value):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="black" if value > 0.6 else "white")
-    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), rows)
+    import pandas as pd
+    import seaborn as sns
+
+    grid = pd.DataFrame(values).T.astype(float)
+    fig, ax = plt.subplots(figsize=(1.1 * grid.shape[1] + 3, 0.36 * grid.shape[0] + 1.6))
+    sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f",
+                annot_kws={"fontsize": 7}, cbar_kws={"label": label}, ax=ax)
+    ax.set_xticks(ax.get_xticks(), grid.columns, rotation=30, ha="right")
     ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=label)
+    fig.tight_layout()
+    return fig
+
+
+def intervals(rows: list[dict], title: str) -> plt.Figure:
+    """One panel per claim, stacked to the page's width: each method (y) with its value and
+    95 % interval (x) per setting (colour), and the paper's value as a black bar where it
+    gives one. `rows`: dicts of panel, method, setting, value, low, high and paper (or None);
+    a panel's label names its scale."""
+    import pandas as pd
+    import seaborn as sns
+
+    panels = list(dict.fromkeys(r["panel"] for r in rows))
+    sizes = [len({r["method"] for r in rows if r["panel"] == p}) for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, squeeze=False, figsize=(
+        8, sum(0.5 * n + 1.1 for n in sizes)), height_ratios=[0.5 * n + 1.1 for n in sizes])
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        mine = [r for r in rows if r["panel"] == panel]
+        # each point drawn from its (low, value, high): the median is the value, the full
+        # range ("pi", 100) the interval
+        long = pd.DataFrame([{**r, "x": x} for r in mine for x in (r["low"], r["value"],
+                                                                     r["high"])])
+        several = long["setting"].nunique() > 1
+        sns.pointplot(long, x="x", y="method", hue="setting", estimator="median",
+                      errorbar=("pi", 100), dodge=0.4 if several else False, linestyle="none",
+                      markersize=5, ax=ax)
+        marks = [(r["paper"], r["method"]) for r in mine if r.get("paper") is not None]
+        if marks:
+            order = [t.get_text() for t in ax.get_yticklabels()]
+            ax.scatter([v for v, _ in marks], [order.index(m) for _, m in marks], marker="|",
+                       s=300, color="black", zorder=5, label="paper")
+        ax.set(xlabel=panel, ylabel="")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -45,7 +45,7 @@ METHODS: dict[str, Method] = {method.name: method for method in (
     Method("ambiguity", "Ambiguity: GASTeN and patterns at the decision boundary",
            {**MNIST_5K, "paper": PAPERS_DATA}),
     Method("drift", "Drift: autoencoder embeddings for new classes and anomalies",
-           {**MNIST_5K, "paper": ("mnist-5k",)}),
+           {**MNIST_5K, "paper": ("fashion-mnist",)}),
     Method("influence", "Influence: glitch discovery with TracIn signals",
            {"smoke": ("digits",), "default": ("mnist-5k",), "paper": PAPERS_DATA}),
     Method("bench", "The glitch bench: every detector on every kind of bad data",

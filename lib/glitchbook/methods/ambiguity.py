@@ -2,14 +2,10 @@
 pair of classes, train the binary classifiers under test (one per width `nf`) and a DCGAN (step
 1), continue the GAN with the stress term that pulls each classifier's output to 0.5 (step 2),
 and measure how close to the boundary and how realistic the synthetic images are. The ambiguous
-ones (|C(x) - 0.5| < band) are then embedded, reduced with UMAP, clustered with a Gaussian
-mixture, and each cluster is shown by its prototype.
-
-Realism is GASTeN's FOCD: the Fréchet distance on the penultimate features of the classifier
-under test (its flattened convolution maps), real statistics from the pair's training images
-(the original GASTeN, `stg/__main__.py`); the workshop tables' Inception FID needs weights that
-cannot be fetched offline.
-"""
+ones (|C(x) - 0.5| < band) are embedded, reduced with UMAP, clustered with a Gaussian mixture,
+and each cluster is shown by its prototype. Realism is GASTeN's FOCD: the Fréchet distance on
+the classifier under test's penultimate features, real statistics from the pair's training
+images (the original GASTeN); Inception's weights cannot be fetched offline."""
 
 from __future__ import annotations
 
@@ -180,6 +176,7 @@ class SettingResult:
     step1_probs: np.ndarray
     synthetic: np.ndarray  # step-2 images, N x 1 x 28 x 28 in [-1, 1]
     synthetic_probs: np.ndarray
+    control_probs: np.ndarray  # of the plain GAN trained as long (α = 0)
     histories: dict[str, History]
     clustered: np.ndarray = field(default_factory=lambda: np.array([], int))  # into `synthetic`
     clustering: patterns.Clustering | None = None
@@ -194,7 +191,19 @@ class SettingResult:
 class Results:
     """Every setting of the run, stress-tested and searched for patterns."""
 
+    config: Config
     per_setting: list[SettingResult]
+
+    @property
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Per setting, the classifier's output on each real test image and on each generated
+        image of step 1, the plain GAN and GASTeN (the same noise)."""
+        found = {}
+        for r in self.per_setting:
+            found.update({f"{r.key}/test": r.test_probs, f"{r.key}/step 1": r.step1_probs,
+                          f"{r.key}/plain GAN": r.control_probs,
+                          f"{r.key}/GASTeN": r.synthetic_probs})
+        return found
 
     @property
     def histories(self) -> list[History]:
@@ -212,13 +221,14 @@ def run(config: Config, prepared: Prepared, *, device: str = "auto",
         for result in stress_test(config, pair, device=device, progress=progress):
             find_patterns(result, config, device=device, progress=progress)
             settings.append(result)
-    return Results(settings)
+    return Results(config, settings)
 
 
 def stress_test(config: Config, pair: Pair, *, device: str = "auto",
                 progress: bool = True) -> list[SettingResult]:
-    """Step 1 once for the pair, then per width: the classifier, step 2, and the metrics of
-    how ambiguous and how realistic the synthetic images are."""
+    """Step 1 once for the pair, and its control: the same GAN trained on for step 2's epochs
+    without the stress term (α = 0, the paper's baseline); then per width the classifier,
+    step 2, and how ambiguous and how realistic each set of generated images is."""
     noise = torch.randn(config.n_generated, config.z_dim,
                         generator=torch.Generator().manual_seed(config.seed + 1))
     gan = GAN.create(z_dim=config.z_dim, filters=config.gan_filters, lr=config.gan_lr,
@@ -226,7 +236,11 @@ def stress_test(config: Config, pair: Pair, *, device: str = "auto",
     step1 = fit_gan(gan, pair.train_images, epochs=config.step1_epochs,
                     batch_size=config.batch_size, device=device, seed=config.seed,
                     name=f"{pair.name} GAN, step 1", progress=progress)
-    step1_images = gan.sample(noise)
+    control = copy.deepcopy(gan)
+    plain = fit_gan(control, pair.train_images, epochs=config.step2_epochs,
+                    batch_size=config.batch_size, device=device, seed=config.seed + 1,
+                    name=f"{pair.name} plain GAN (α = 0)", progress=progress)
+    generated = {"step1": gan.sample(noise).numpy(), "control": control.sample(noise).numpy()}
     results = []
     for nf in config.nfs:
         classifier = seeded(lambda nf=nf: BinaryCNN(nf), config.seed)
@@ -234,54 +248,50 @@ def stress_test(config: Config, pair: Pair, *, device: str = "auto",
                       epochs=config.classifier_epochs, batch_size=config.batch_size,
                       lr=config.classifier_lr, device=device, seed=config.seed,
                       name=f"{pair.name} classifier nf={nf}", progress=progress)
-        test_probs = in_batches(classifier, pair.test_images, device=device)
         stressed = copy.deepcopy(gan)
         step2 = fit_gan(stressed, pair.train_images, epochs=config.step2_epochs,
                         batch_size=config.batch_size, classifier=classifier,
                         weight=config.weight, device=device, seed=config.seed + 1,
                         name=f"{pair.name} GASTeN nf={nf}, step 2", progress=progress)
-        synthetic = stressed.sample(noise).numpy()
-        probs = in_batches(classifier, synthetic, device=device)
-        step1_probs = in_batches(classifier, step1_images, device=device)
-        found = _measure(config, classifier, pair, test_probs, (step1_images.numpy(), step1_probs),
-                         (synthetic, probs), device)
+        images = {**generated, "synthetic": stressed.sample(noise).numpy()}
+        probs = {name: in_batches(classifier, x, device=device) for name, x in images.items()}
+        test_probs = in_batches(classifier, pair.test_images, device=device)
+        found = _measure(config, classifier, pair, test_probs, images, probs, device)
         found["gan_iterations_per_second"] = (step1.samples_per_second
                                               + step2.samples_per_second) / 2 / config.batch_size
-        results.append(SettingResult(pair.name, nf, classifier, found, test_probs, step1_probs,
-                                     synthetic, probs, {"classifier": trained, "step1": step1,
-                                                        "step2": step2}))
+        results.append(SettingResult(
+            pair.name, nf, classifier, found, test_probs, probs["step1"], images["synthetic"],
+            probs["synthetic"], probs["control"],
+            {"classifier": trained, "step1": step1, "control": plain, "step2": step2}))
     return results
 
 
 def _measure(config: Config, classifier: BinaryCNN, pair: Pair, test_probs: np.ndarray,
-             step1: tuple[np.ndarray, np.ndarray], step2: tuple[np.ndarray, np.ndarray],
+             images: dict[str, np.ndarray], probs: dict[str, np.ndarray],
              device: str) -> dict[str, float]:
-    """The classifier's accuracy and loss on the real test images; the ACD and the number in
-    the band of the real, step-1 and step-2 images; FOCD of step 1, step 2 and its ambiguous
-    images; and whether the claim holds (ours: closer to the boundary than the real images,
-    FOCD at most twice step 1's). `step1` and `step2`: each step's images and the
-    classifier's outputs on them."""
-    (step1_images, step1_probs), (synthetic, probs) = step1, step2
+    """The classifier's accuracy and loss on the real test images; the ACD of the real test
+    images and of each set of generated `images` (step 1, its α = 0 control, GASTeN's
+    "synthetic"; `probs`: the classifier's outputs on them), how many of them lie in the band,
+    and the FOCD of each set (GASTeN's ambiguous images too) to the real training images."""
     real = in_batches(classifier.features, pair.train_images, device=device)
-    band = metrics.in_band(probs, config.band)
-    found = {
+    band = metrics.in_band(probs["synthetic"], config.band)
+    return {
         "accuracy": float(((test_probs > 0.5) == pair.test_labels).mean()),
         "loss": float(torch.nn.functional.binary_cross_entropy(
             torch.from_numpy(test_probs).double(),
             torch.from_numpy(pair.test_labels).double())),
         "acd_test": metrics.acd(test_probs),
         "n_test": int(metrics.in_band(test_probs, config.band).sum()),
-        "acd_step1": metrics.acd(step1_probs),
-        "acd_synthetic": metrics.acd(probs),
         "n_synthetic": int(band.sum()),
-        "fid_step1": focd(classifier, step1_images, real, device),
-        "fid_all": focd(classifier, synthetic, real, device),
-        "fid_borderline": (focd(classifier, synthetic[band], real, device)
+        "acd_step1": metrics.acd(probs["step1"]),
+        "acd_control": metrics.acd(probs["control"]),
+        "acd_synthetic": metrics.acd(probs["synthetic"]),
+        "fid_step1": focd(classifier, images["step1"], real, device),
+        "fid_control": focd(classifier, images["control"], real, device),
+        "fid_all": focd(classifier, images["synthetic"], real, device),
+        "fid_borderline": (focd(classifier, images["synthetic"][band], real, device)
                            if band.sum() >= config.min_fid_images else float("nan")),
     }
-    found["claim_holds"] = bool(found["acd_synthetic"] < found["acd_test"]
-                                and found["fid_all"] <= 2 * found["fid_step1"])
-    return found
 
 
 def focd(classifier: BinaryCNN, images: np.ndarray, real_features: np.ndarray,
@@ -319,5 +329,22 @@ def find_patterns(result: SettingResult, config: Config, *, device: str = "auto"
 
 
 def summarise(results: Results) -> dict:
-    """The record's metrics: per setting ('7v1 nf2'), its metrics."""
-    return {"compared": {r.key: r.metrics for r in results.per_setting}}
+    """The record's metrics: per setting ('7v1 nf2'), its metrics; the claims (`judge`)."""
+    return {"compared": {r.key: r.metrics for r in results.per_setting},
+            "claims": judge(results)}
+
+
+def judge(results: Results) -> dict[str, dict]:
+    """The claims (`papers/ambiguity.yaml`) per setting: GASTeN's ACD against the plain GAN's
+    (α = 0) on the same noise, with the intervals of one paired bootstrap of the generated
+    images; and our realism threshold, FOCD at most twice the plain GAN's."""
+    found: dict[str, dict] = {"closer_to_boundary": {}, "stays_realistic": {}}
+    for r in results.per_setting:
+        found["closer_to_boundary"][r.key] = metrics.paired_claim(
+            {"GASTeN": (r.synthetic_probs,), "plain GAN": (r.control_probs,)}, metrics.acd,
+            "GASTeN", ["plain GAN"], better="lower", chance=None, seed=results.config.seed)
+        focd_all, control = r.metrics["fid_all"], r.metrics["fid_control"]
+        found["stays_realistic"][r.key] = metrics.check(
+            focd_all <= 2 * control, f"FOCD {focd_all:.3g}; twice the plain GAN's "
+            f"{2 * control:.3g}")
+    return found

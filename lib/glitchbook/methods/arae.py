@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from glitchbook import datasets, metrics, novelty
+from glitchbook import datasets, metrics, novelty, papers
 from glitchbook.checks import (
     check_choice,
     check_classes,
@@ -127,18 +127,30 @@ class ClassResult:
 class Results:
     """Every normal set of the run, trained and scored."""
 
+    config: Config
     per_normal_set: list[ClassResult]
 
     @property
     def histories(self) -> list[History]:
         return [h for r in self.per_normal_set for h in r.histories.values()]
 
+    @property
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Per normal set, each model's score of each test image and which are novel."""
+        found = {}
+        for r in self.per_normal_set:
+            key = "normal " + "-".join(map(str, r.normal))
+            found[f"{key}/truth"] = r.split.test_is_novel
+            found.update({f"{key}/{name}": s for name, s in r.scores.items()})
+        return found
+
 
 def run(config: Config, prepared: Prepared, *, device: str = "auto",
         progress: bool = True) -> Results:
     """Every normal set of `prepared` in turn (`run_normal_set`)."""
-    return Results([run_normal_set(config, prepared.data, normal, device=device,
-                                   progress=progress) for normal in prepared.normal_sets])
+    return Results(config, [run_normal_set(config, prepared.data, normal, device=device,
+                                           progress=progress)
+                            for normal in prepared.normal_sets])
 
 
 def run_normal_set(config: Config, data: datasets.ImageDataset, normal: tuple[int, ...], *,
@@ -187,7 +199,31 @@ def summarise(results: Results) -> dict:
                 row[f"{metric}_mean"] = float(np.mean(values))
     protocol = results.per_normal_set[0].split.protocol if results.per_normal_set else ""
     return {"compared": table, "arae_dae_time_ratio": training_time_ratio(results),
-            "protocol": protocol}
+            "protocol": protocol, "claims": judge(results)}
+
+
+def judge(results: Results) -> dict[str, dict]:
+    """The paper's claim (`papers/arae.yaml`): mean test AUROC over the normal sets, with the
+    intervals of one paired bootstrap that resamples each normal set's test images within it
+    (chance: 0.5)."""
+    paper, sets = papers.load("arae"), results.per_normal_set
+    truth = np.concatenate([r.split.test_is_novel for r in sets])
+    groups = np.concatenate([np.full(len(r.split.test), i) for i, r in enumerate(sets)])
+    auroc = metrics.undefined_as_nan(metrics.auroc)
+
+    def mean_auroc(truth: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
+        return float(np.mean([auroc(truth[groups == g], scores[groups == g])
+                              for g in np.unique(groups)]))
+
+    found = {}
+    for claim in paper["claims"]:
+        compared = [claim["claimed"], *claim["rivals"]]
+        arrays = {name: (truth, np.concatenate([r.scores[name] for r in sets]), groups)
+                  for name in compared if sets and name in sets[0].scores}
+        found[claim["id"]] = {"": metrics.paired_claim(
+            arrays, mean_auroc, claim["claimed"], claim["rivals"], better="higher", chance=0.5,
+            seed=results.config.seed, groups=groups)}
+    return found
 
 
 def training_time_ratio(results: Results, numerator: str = "ARAE",

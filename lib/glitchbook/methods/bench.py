@@ -1,13 +1,11 @@
-"""The glitch bench: every detector of the book on every kind of bad data, one table.
-
-Each kind of glitch is injected, at one rate, into its own copy of the training split with the
-chapters' generators: systematic corruption (CLSVAE's), uniform and class-based label noise and
-out-of-distribution anomalies (the influence work's), ambiguous images (GASTeN's, labelled by the
-classifier it stressed) and camera faults (the drift chapter's). Every detector scores every
-training image (higher = more suspicious) with what its paper gives it: CLSVAE a trusted set, the
-influence signals and cleanlab the given labels and a clean held-out split, the rest the images
-alone, trained once per distinct set of images (the two kinds of label noise share theirs).
-"""
+"""The glitch bench: every detector of the book on every kind of bad data, one table. Each
+kind of glitch is injected, at one rate, into its own copy of the training split with the
+chapters' generators: systematic corruption (CLSVAE's), uniform and class-based label noise,
+out-of-distribution anomalies (the influence work's), ambiguous images (GASTeN's, labelled by
+the classifier it stressed) and camera faults (the drift chapter's). Every detector scores every
+training image (higher = more suspicious) with what its paper gives it: CLSVAE a trusted set,
+the influence signals and cleanlab the given labels and a clean held-out split, the rest the
+images alone, trained once per set of images (the two kinds of label noise share theirs)."""
 
 from __future__ import annotations
 
@@ -42,8 +40,7 @@ IMAGE_DETECTORS = ("VAE error", "DAE error", "ARAE error", "AE error (drift)", "
 CLSVAE_DETECTORS = ("CLSVAE q(dirty)", "CLSVAE NLL")
 LABEL_DETECTORS = ("TracIn SI", "GD-class", "CNCI", "PCID", "CFRank", "cleanlab")
 DETECTORS = (*CLSVAE_DETECTORS, *IMAGE_DETECTORS, *LABEL_DETECTORS)
-SIGNAL_NAMES = {"TracIn SI": "SI", "GD-class": "GD-class", "CNCI": "CNCI", "PCID": "PCID",
-                "CFRank": "CFRank"}
+SIGNAL_NAMES = {"TracIn SI": "SI", **{s: s for s in ("GD-class", "CNCI", "PCID", "CFRank")}}
 
 
 @dataclass(frozen=True)
@@ -122,8 +119,7 @@ class Case:
 
     @property
     def stratum(self) -> np.ndarray:
-        """Each image's stratum for CLSVAE's trusted set: the bad ones one stratum (0), the
-        clean ones their class (-1 here: `trusted_set` splits them by label)."""
+        """CLSVAE's trusted-set strata: the bad one (0), the clean by label (-1 here)."""
         return np.where(self.is_glitch, 0, -1)
 
 
@@ -200,8 +196,7 @@ def ambiguous_images(config: Config, prepared: Prepared, count: int, *, device: 
 
 @dataclass
 class Scores:
-    """Each detector's scores of one case's training images, the seconds each took, and the
-    training of the models behind them."""
+    """Detectors' scores of one case's images, their seconds, their models' training."""
 
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -293,6 +288,12 @@ class Results:
     scores: dict[str, dict[str, np.ndarray]]
     seconds: dict[str, float]
     histories: list[History] = field(default_factory=list)
+
+    @property
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Per kind, every detector's score of each training image and which are bad."""
+        return {f"{kind}/{name}": s for kind, found in self.scores.items()
+                for name, s in {"truth": self.cases[kind].is_glitch, **found}.items()}
 
 
 def run(config: Config, prepared: Prepared, *, device: str = "auto",

@@ -1,10 +1,7 @@
 """The CLSVAE chapter's experiment: corrupt, split, draw a trusted set, train the five models,
-score and repair. Hyperparameters are the authors' (methods.md, table 1.3; their `args_run.json`)
-unless a profile says otherwise; losses here are batch means, so the authors' batch-summed weight
-decay is divided by the batch size. Grey-level images are standardised with one mean and one
-standard deviation of the whole dirty dataset, as the authors' loader does, and every repair
-error is computed on that scale.
-"""
+score and repair. Hyperparameters are the authors' (their `args_run.json`) unless a profile says
+otherwise. Grey-level images are standardised with one mean and one sd of the whole dirty
+dataset, as the authors' loader does, and every repair error is computed on that scale."""
 
 from __future__ import annotations
 
@@ -130,21 +127,17 @@ class Prepared:
         return np.clip(images * self.sd + self.mean, 0.0, 1.0)
 
 
-def prepare(config: Config, *, data: datasets.ImageDataset | None = None) -> Prepared:
-    """Load (or take) the data, corrupt it with the dataset's recipe, split it and draw the
-    trusted set from the training split. The subsample, corruption, split and trusted set each
-    come from their own random stream of `config.seed`, so the split does not follow the
-    corruption (the authors draw them independently)."""
+def prepare(config: Config) -> Prepared:
+    """Load the data, corrupt it with the dataset's recipe, split it and draw the trusted set
+    from the training split. The subsample, corruption, split and trusted set each come from
+    their own random stream of `config.seed`, so the split does not follow the corruption (the
+    authors draw them independently)."""
     subsample, corrupt, split, trust = independent_rngs(config.seed, 4)
-    if data is None:
-        data = datasets.load_sample(config.dataset, config.max_images, subsample,
-                                    seed=config.seed)
-    else:
-        data = datasets.subsample(data, config.max_images, subsample)
+    data = datasets.load_sample(config.dataset, config.max_images, subsample, seed=config.seed)
     patterns, mode = recipe(config.dataset)
     corruption = systematic_outliers(data.images, fraction=config.corruption, patterns=patterns,
                                      mode=mode, seed=corrupt)
-    train, test = datasets.random_split(len(data), config.test_fraction, split)
+    train, test = datasets.train_test(data, config.test_fraction, split)  # official if any
     trusted = trusted_set(data.labels, corruption.pattern, per_class=config.trusted,
                           candidates=train, seed=trust)
     return Prepared(data, corruption, train, test, trusted, *scale(corruption.images))
@@ -236,26 +229,23 @@ def train(config: Config, prepared: Prepared, *, device: str = "auto",
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A model's scores and repairs on one split (repairs as pixel values in [0, 1]), and the
-    metrics computed from them."""
+    """A model's scores and repairs on one split (repairs as pixel values in [0, 1]), the
+    metrics computed from them, and the per-image terms of its repair error on the dirty
+    pixels (`metrics.repair_terms`, for the claim's intervals)."""
 
     scores: dict[str, np.ndarray]
     cell_scores: np.ndarray
     repaired: np.ndarray
     metrics: dict[str, float]
+    repair_terms: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _split(prepared: Prepared, split: str) -> np.ndarray:
-    return {"test": prepared.test, "train": prepared.train}[split]
-
-
-def evaluate(model: ImageVAE, prepared: Prepared, split: str = "test") -> Evaluation:
+def evaluate(model: ImageVAE, prepared: Prepared) -> Evaluation:
     """Detection (row and cell AUROC/AVPR) and repair (SMSE on the standardised scale, or the
     Brier score on binary data) on `split`, as the authors' evaluation: every model gets each
     image's true flag (only CVAE uses it). `auroc_row`/`avpr_row` use the model's own score
     (q(y|x) if it has one)."""
-    rows = _split(prepared, split)
-    c = prepared.corruption
+    rows, c = prepared.test, prepared.corruption
     clean = prepared.standardise(prepared.data.images[rows])
     truth, mask = c.is_outlier[rows], c.mask[rows]
     x = torch.from_numpy(prepared.standardise(c.images[rows]))
@@ -272,37 +262,48 @@ def evaluate(model: ImageVAE, prepared: Prepared, split: str = "test") -> Evalua
         result[f"avpr_row_{kind}"] = metrics.avpr(truth, s)
     result["auroc_cell"] = metrics.cell_scores_metric(mask, cells, metrics.auroc)
     result["avpr_cell"] = metrics.cell_scores_metric(mask, cells, metrics.avpr)
-    binary = prepared.binary
-    result["smse_dirty"] = metrics.repair_error(clean[truth], repaired[truth], mask[truth],
-                                                binary=binary)
-    result["smse_clean"] = metrics.repair_error(clean, repaired, ~mask, binary=binary)
+    terms = metrics.repair_terms(clean, repaired, mask, binary=prepared.binary)
+    result["smse_dirty"] = metrics.repair_error_of(terms)
+    result["smse_clean"] = metrics.repair_error(clean, repaired, ~mask, binary=prepared.binary)
     pixels = prepared.unstandardise(repaired)
     result["mse_dirty"] = float(np.mean((prepared.data.images[rows][mask] - pixels[mask]) ** 2))
-    return Evaluation(scores, cells, pixels, result)
+    return Evaluation(scores, cells, pixels, result, terms)
 
 
-def no_repair_error(prepared: Prepared, split: str = "test") -> float:
-    """Repair error of leaving the dirty images as they are (the authors' upper bound)."""
-    rows = _split(prepared, split)
-    c = prepared.corruption
-    truth = c.is_outlier[rows]
-    return metrics.repair_error(prepared.standardise(prepared.data.images[rows][truth]),
-                                prepared.standardise(c.images[rows][truth]),
-                                c.mask[rows][truth], binary=prepared.binary)
+def no_repair_terms(prepared: Prepared) -> tuple[np.ndarray, ...]:
+    """The repair error's terms (`metrics.repair_terms`) of leaving the dirty test images as
+    they are: the authors' upper bound, and the chance level of a repair."""
+    rows, c = prepared.test, prepared.corruption
+    return metrics.repair_terms(prepared.standardise(prepared.data.images[rows]),
+                                prepared.standardise(c.images[rows]), c.mask[rows],
+                                binary=prepared.binary)
 
 
 @dataclass
 class Results:
     """Every model trained and evaluated on the test split, and the no-repair baseline."""
 
+    config: Config
     prepared: Prepared
     trained: dict[str, tuple[ImageVAE, History]]
     evaluations: dict[str, Evaluation]
-    no_repair: float
+    no_repair_terms: tuple[np.ndarray, ...]
+
+    @property
+    def no_repair(self) -> float:
+        """The repair error of leaving the dirty pixels as they are."""
+        return metrics.repair_error_of(self.no_repair_terms)
 
     @property
     def histories(self) -> list[History]:
         return [h for _, h in self.trained.values()]
+
+    @property
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Each model's scores of each test image (`<model>/<score kind>`) and the truth."""
+        truth = self.prepared.corruption.is_outlier[self.prepared.test]
+        return {"truth": truth, **{f"{name}/{kind}": s for name, e in self.evaluations.items()
+                                   for kind, s in e.scores.items()}}
 
 
 def run(config: Config, prepared: Prepared, *, device: str = "auto",
@@ -310,14 +311,38 @@ def run(config: Config, prepared: Prepared, *, device: str = "auto",
     """Train every model of `config`, evaluate each on the test split."""
     trained = train(config, prepared, device=device, progress=progress)
     evaluations = {name: evaluate(model, prepared) for name, (model, _) in trained.items()}
-    return Results(prepared, trained, evaluations, no_repair_error(prepared))
+    return Results(config, prepared, trained, evaluations, no_repair_terms(prepared))
 
 
 def summarise(results: Results) -> dict:
-    """The record's metrics: each model's (and leaving the data dirty: "no repair"), the
-    share of dirty images overall and in the test split."""
+    """The record's metrics: each model's and "no repair"'s, the share of dirty images overall
+    and in the test split, and the paper's claims (`judge`)."""
     c, test = results.prepared.corruption, results.prepared.test
     return {"compared": {**{n: e.metrics for n, e in results.evaluations.items()},
                          "no repair": {"smse_dirty": results.no_repair}},
             "no_repair_error": results.no_repair, "dirty_share": c.fraction,
-            "test_dirty_share": float(c.is_outlier[test].mean())}
+            "test_dirty_share": float(c.is_outlier[test].mean()), "claims": judge(results)}
+
+
+def judge(results: Results) -> dict[str, dict]:
+    """Each claim of the paper (`papers/clsvae.yaml`) with the intervals of one paired bootstrap
+    of the test images: detection by each model's own score (chance: the share of dirty
+    images), repair by the error on the dirty pixels (chance: leaving them dirty)."""
+    paper, truth = papers.load("clsvae"), results.prepared.corruption.is_outlier[
+        results.prepared.test]
+    seed, found = results.config.seed, {}
+    for claim in paper["claims"]:
+        better = paper["metrics"][claim["metric"]]["better"]
+        if claim["metric"] == "avpr_row":
+            found[claim["id"]] = {"": metrics.paired_claim(
+                {n: (truth, next(iter(e.scores.values()))) for n, e in results.evaluations.items()},
+                metrics.undefined_as_nan(metrics.avpr), claim["claimed"], claim["rivals"],
+                better=better, chance=float(truth.mean()), seed=seed)}
+            continue
+        drawn = metrics.counts(metrics.bootstrap_indices(len(truth), seed=seed), len(truth))
+        terms = {n: e.repair_terms for n, e in results.evaluations.items()}
+        found[claim["id"]] = {"": metrics.compare(
+            {n: metrics.repair_error_of(t) for n, t in terms.items()},
+            {n: metrics.repair_error_of(t, drawn) for n, t in terms.items()},
+            claim["claimed"], claim["rivals"], better=better, chance=results.no_repair)}
+    return found

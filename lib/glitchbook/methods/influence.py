@@ -20,7 +20,7 @@ import torch
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from glitchbook import datasets, metrics, signals, tracin
+from glitchbook import datasets, metrics, papers, signals, tracin
 from glitchbook.checks import (
     check_choice,
     check_choices,
@@ -267,11 +267,23 @@ def characterisation(glitches: Glitches, scores: dict[str, np.ndarray]) -> float
 class Results:
     """Every glitch type of the run, injected, trained on and scored."""
 
+    config: Config
     per_kind: list[GlitchResult]
 
     @property
     def histories(self) -> list[History]:
         return [h for r in self.per_kind for h in (r.history, *r.fold_histories)]
+
+    @property
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Per glitch type, every signal's score of each training sample, which are glitches
+        and of which kind (0 clean, 1 mislabelled, 2 anomaly)."""
+        found = {}
+        for r in self.per_kind:
+            found.update({f"{r.kind}/truth": r.glitches.is_glitch,
+                          f"{r.kind}/glitch kind": r.glitches.kind})
+            found.update({f"{r.kind}/{name}": s for name, s in r.scores.items()})
+        return found
 
 
 def run(config: Config, prepared: Prepared, *, device: str = "auto", progress: bool = True,
@@ -280,9 +292,9 @@ def run(config: Config, prepared: Prepared, *, device: str = "auto", progress: b
     `checkpoint_dir`/<type> (default: a temporary folder, removed at the end)."""
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(checkpoint_dir or temporary)
-        return Results([run_glitch(config, prepared, kind, checkpoint_dir=folder / kind,
-                                   device=device, progress=progress)
-                        for kind in config.glitches])
+        return Results(config, [run_glitch(config, prepared, kind,
+                                           checkpoint_dir=folder / kind, device=device,
+                                           progress=progress) for kind in config.glitches])
 
 
 def summarise(results: Results) -> dict:
@@ -295,4 +307,25 @@ def summarise(results: Results) -> dict:
     return {"compared": table,
             "test_accuracy": {r.kind: r.test_accuracy for r in results.per_kind},
             "characterisation": {r.kind: r.characterisation for r in results.per_kind
-                                 if r.characterisation is not None}}
+                                 if r.characterisation is not None},
+            "claims": judge(results)}
+
+
+def judge(results: Results) -> dict[str, dict]:
+    """Each claim of the paper (`papers/influence.yaml`) whose glitch type the run has: F1 of
+    flagging the top k, with the intervals of one paired bootstrap of the training samples
+    (chance: the share of glitches, a random ranking's F1)."""
+    paper, by_kind = papers.load("influence"), {r.kind: r for r in results.per_kind}
+    f1 = metrics.undefined_as_nan(metrics.f1_at_contamination)
+    found = {}
+    for claim in paper["claims"]:
+        result = by_kind.get(claim["metric"].removeprefix("f1_"))
+        if result is None:
+            continue
+        truth = result.glitches.is_glitch
+        arrays = {name: (truth, result.scores[name])
+                  for name in (claim["claimed"], *claim["rivals"]) if name in result.scores}
+        found[claim["id"]] = {"": metrics.paired_claim(
+            arrays, f1, claim["claimed"], claim["rivals"], better="higher",
+            chance=float(truth.mean()), seed=results.config.seed)}
+    return found

@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 
 from glitchbook import methods, papers, plots
 from glitchbook.pages import bench as bench_page
+from glitchbook.pages import verdicts
+from glitchbook.pages.report import report
 from glitchbook.pages.status import (
     changed_settings,
     provenance_line,
@@ -28,73 +30,72 @@ from glitchbook.pages.status import (
     status_page,
 )
 from glitchbook.pages.tables import by_setting, markdown_table
-from glitchbook.pages.verdicts import claim_verdict, held
 from glitchbook.run import reproduce
 from glitchbook.run.records import RunRecord, atomic_write_text, load_book
 
 RESULTS_DIR = Path("book/runs/results")
 
 
+def departures(paper: dict[str, Any]) -> str:
+    """The paper yaml's `departures` as a Markdown list: what we do differently from the
+    authors' protocol, why, and the effect to expect on the numbers (the chapter's index page
+    includes it, the results page boxes it)."""
+    return "\n".join(f"- **{d['what']}** {d['why']} *Effect:* {d['effect']}"
+                     for d in paper.get("departures", []))
+
+
 def departures_box(paper: dict[str, Any]) -> str:
-    """A MyST admonition listing the paper yaml's `departures`: what we do differently from the
-    authors' protocol, why, and the effect to expect on the numbers."""
-    items = [f"- **{d['what']}** {d['why']} *Effect:* {d['effect']}"
-             for d in paper.get("departures", [])]
-    if not items:
-        return ""
+    """`departures` in a MyST admonition."""
+    items = departures(paper)
     return "\n".join(["```{admonition} Where we depart from the paper", ":class: note", "",
-                      *items, "```"])
+                      items, "```"]) if items else ""
 
 
 FIGURE_SETTINGS = 4  # settings shown in a results page's opening figure, at most
 
 
 def comparison_figure(method: str, records: list[RunRecord]) -> Figure | None:
-    """The results page's opening figure: our headline metrics per setting as bars, the
-    paper's value (same dataset, same measurement) marked on each; for a per-class metric,
-    a line per model and the paper's dashed. None without completed runs."""
+    """The results page's opening figure: for each claim judged on intervals, the claimed
+    method and its rivals with their 95 % intervals per setting (up to FIGURE_SETTINGS) and
+    the paper's value marked where it measured the same thing; a repair error as the share of
+    the error of no repair left, so that settings share one scale. None without intervals."""
     paper = papers.load(method)
-    settings = [r for r, _ in by_setting([r for r in records if r.status == "ok"])]
-    settings = settings[:FIGURE_SETTINGS]
-    if not settings:
+    settings = [r for r, _ in by_setting([r for r in records if r.status == "ok"])
+                if r.metrics.get("claims")][:FIGURE_SETTINGS]
+    rows = []
+    for record in settings:
+        for judged in verdicts.judge(paper, record.metrics["claims"]):
+            rows += _interval_rows(paper, record, judged)
+    if not rows:
         return None
-    if "per_class" in paper:
-        prefix, label, theirs = (paper["per_class"][k] for k in ("prefix", "label", "paper_model"))
+    return plots.intervals(rows, "Each claim: ours with its 95 % interval, the paper's value "
+                                 "as a black bar")
 
-        def by_class(values: dict[str, Any]) -> dict[str, float]:
-            return {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}
 
-        panels, reference = {}, {}
-        for record in settings:
-            compared = record.metrics.get("compared", {})
-            panels[setting_label(record)] = {m: by_class(compared[m]) for m in paper["compared"]
-                                        if m in compared}
-            reported = paper["datasets"].get(record.dataset)
-            if reported:
-                reference[setting_label(record)] = by_class(reported["values"].get(theirs, {}))
-        return plots.per_class_lines(panels, reference, f"{label} per normal class: ours and "
-                                     f"the paper's {theirs}", label, f"paper {theirs}")
-    panels: dict[str, dict[str, dict[str, float]]] = {}
-    reference: dict[str, dict[str, dict[str, float]]] = {}
-    for metric in paper.get("figure_metrics") or paper["claim_metrics"]:
-        info = paper["metrics"][metric]
-        title = _label(info)
-        for record in settings:
-            compared = record.metrics.get("compared", {})
-            ours = {m: v[metric] for m, v in compared.items() if _is_number(v.get(metric))}
-            if ours:
-                panels.setdefault(title, {})[setting_label(record)] = ours
-            reported = paper["datasets"].get(record.dataset)
-            if reported and "paper_label" not in info:
-                theirs = {m: v[metric] for m, v in reported["values"].items()
-                          if m in ours and _is_number(v.get(metric))}
-                reference.setdefault(title, {})[setting_label(record)] = theirs
-    if not panels:
-        return None
-    has_reference = any(v for per_metric in reference.values() for v in per_metric.values())
-    return plots.bars_with_reference(
-        panels, reference, "Ours (bars) and the paper (black marks)" if has_reference else
-        "Ours (the paper has no comparable number for these settings)")
+def _interval_rows(paper: dict[str, Any], record: RunRecord,
+                   judged: verdicts.Judged) -> list[dict[str, Any]]:
+    """The figure's rows of one judged claim: its claimed method and each rival found."""
+    result = judged.result
+    if result is None or "check" in result or result["value"] is None:
+        return []
+    info = paper["metrics"].get(judged.claim.get("metric"), {})
+    share = judged.claim.get("metric") == "smse_dirty"  # of the error of no repair
+    scale = result["chance"] if share and result["chance"] else 1.0
+    panel = f"Claim {judged.number}: " + (
+        "repair error, share of no repair's left" if share else _label(info) if info
+        else judged.claim["id"].replace("_", " "))
+    setting = setting_label(record) + (f" · {judged.scope}" if judged.scope else "")
+    reported = paper["datasets"].get(record.dataset, {}).get("values", {})
+    found = {result["claimed"]: result, **{n: r for n, r in result["rivals"].items() if r}}
+    return [{"panel": panel, "method": name, "setting": setting, "value": r["value"] / scale,
+             "low": r["interval"][0] / scale, "high": r["interval"][1] / scale,
+             "paper": None if share or "paper_label" in info else reported.get(name, {}).get(
+                 judged.claim.get("metric"))} for name, r in found.items()]
+
+
+def claim_metrics(paper: dict[str, Any]) -> list[str]:
+    """The metrics the paper's claims are judged on, in order."""
+    return list(dict.fromkeys(c["metric"] for c in paper["claims"] if "metric" in c))
 
 
 def _label(info: dict[str, Any]) -> str:
@@ -114,13 +115,14 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
     the page links its CSV."""
     paper = papers.load(method)
     ok = [r for r in records if r.status == "ok"]
-    parts = []
+    settings = by_setting(ok)
+    parts = ["## The paper's claims", "", verdicts.RULE, "",
+             verdicts.cards(paper, settings) if settings else "*No completed runs yet.*", ""]
     if figure:
-        parts += [f"```{{figure}} {figure}", f":alt: {method} results against the paper", "",
-                  "Our headline numbers for each setting (up to the first "
-                  f"{FIGURE_SETTINGS}), with the paper's value for the same dataset marked "
-                  "where it measured the same thing. The tables below give every number.",
-                  "```", ""]
+        parts += [f"```{{figure}} {figure}", f":alt: {method}'s claims with their intervals",
+                  "", "The claims' numbers with their 95 % intervals for each setting (up to "
+                  f"the first {FIGURE_SETTINGS}), with the paper's value marked where it "
+                  "measured the same thing. The tables below give every number.", "```", ""]
     if root and ok:
         parts += [f"{{download}}`Every number of this page as CSV </{RESULTS_DIR}/{method}.csv>` "
                   "(a row per setting, model and metric, with the paper's value).", ""]
@@ -131,11 +133,8 @@ def method_page(method: str, records: list[RunRecord], figure: str | None = None
         parts += [paper["paper_tables"], ""]
     if not ok:
         parts.append(f"No completed runs yet: run `glitchbook run --methods {method}`.")
-    settings = by_setting(ok)
     for record, seeds in settings:
         parts += _setting_section(method, paper, record, seeds, root)
-    if ok:
-        parts += _claims_section(paper, [record for record, _ in settings])
     failed = [r for r in records if r.status == "failed"]
     if failed:
         parts += ["## Failed runs", ""]
@@ -171,18 +170,6 @@ def _setting_section(method: str, paper: dict[str, Any], record: RunRecord, seed
         notebook=f"/{notebook}" if root and (root / notebook).exists() else ""), ""]
 
 
-def _claims_section(paper: dict[str, Any], merged: list[RunRecord]) -> list[str]:
-    """Whether the paper's claim (or each of its claims) holds, a column or row per setting."""
-    if "claims" in paper:
-        header = ["claim", *(setting_label(r) for r in merged)]
-        rows = [[text, *(held(r.metrics.get("claims", {}).get(key)) for r in merged)]
-                for key, text in paper["claims"].items()]
-        return ["## Do the paper's claims hold?", "", markdown_table(header, rows), ""]
-    rows = [[setting_label(r), *claim_verdict(r, paper)] for r in merged]
-    return ["## Does the paper's claim hold?", "", f"Claim: {paper['claim']}", "",
-            markdown_table(["setting", "holds", "detail"], rows), ""]
-
-
 def _metric_table(record: RunRecord, paper: dict[str, Any], reported: dict | None) -> str:
     """Claim metrics beside the paper's (when `reported` is the same dataset), then the others."""
     compared = record.metrics.get("compared", {})
@@ -192,7 +179,7 @@ def _metric_table(record: RunRecord, paper: dict[str, Any], reported: dict | Non
         return _label(paper["metrics"][metric])
 
     header, rows = ["model"], [[m] for m in present]
-    for metric in paper["claim_metrics"]:
+    for metric in claim_metrics(paper):
         header += [label(metric)] + (["paper", "Δ"] if reported else [])
         for row, model in zip(rows, present, strict=True):
             ours = compared[model].get(metric)
@@ -200,7 +187,7 @@ def _metric_table(record: RunRecord, paper: dict[str, Any], reported: dict | Non
             if reported:
                 ref = reported["values"].get(model, {}).get(metric)
                 row += [ref, None if ref is None or ours is None else ours - ref]
-    others = [k for k in paper["metrics"] if k not in paper["claim_metrics"]
+    others = [k for k in paper["metrics"] if k not in claim_metrics(paper)
               and any(k in compared[m] for m in present)]
     if not others:
         return markdown_table(header, rows)
@@ -299,9 +286,14 @@ def write_pages(root: str | Path = ".", runs: str | Path | None = None) -> list[
                 plt.close(figure)
             page = method_page(name, found, link, root)
             write_csv(root / RESULTS_DIR / f"{name}.csv", name, found)
+            written.append(atomic_write_text(root / RESULTS_DIR / f"{name}-departures.md",
+                                             departures(papers.load(name)) + "\n"))
         if unreadable:
             page += "\n## Unreadable records (skipped)\n\n" + "\n".join(
                 f"- {message}" for message in unreadable) + "\n"
         written.append(atomic_write_text(root / RESULTS_DIR / f"{name}.md", page))
     written.append(atomic_write_text(root / RESULTS_DIR / "status.md", status_page(root, runs)))
+    page, count = report(root, runs)
+    written.append(atomic_write_text(root / RESULTS_DIR / "report.md", page))
+    written.append(atomic_write_text(root / RESULTS_DIR / "verdicts.md", count))
     return written

@@ -8,6 +8,7 @@ import math
 import statistics
 from typing import Any
 
+from glitchbook import metrics
 from glitchbook.config import config_hash
 from glitchbook.run.records import RunRecord
 
@@ -72,10 +73,26 @@ def by_setting(records: list[RunRecord]) -> list[tuple[RunRecord, list[int]]]:
     merged = []
     for group in groups.values():
         group.sort(key=lambda r: r.seed)
-        record = dataclasses.replace(group[0]) if len(group) == 1 else dataclasses.replace(
-            group[0], metrics=merge_seeds([r.metrics for r in group]))
+        record = dataclasses.replace(group[0], metrics=dict(group[0].metrics))
+        if len(group) > 1:
+            record.metrics = merge_seeds([{k: v for k, v in r.metrics.items() if k != "claims"}
+                                          for r in group])
+            claims = [r.metrics.get("claims") for r in group]
+            if all(judged(c) for c in claims):
+                record.metrics["claims"] = metrics.merge_claims(claims)
+        if not judged(record.metrics.get("claims")):  # a record from before the intervals
+            record.metrics.pop("claims", None)
         merged.append((record, [r.seed for r in group]))
     return merged
+
+
+def judged(claims: Any) -> bool:
+    """True for claims as the methods record them now, `{id: {scope: claim}}`, each claim a
+    `metrics.compare` or `metrics.check`; records made before the intervals have none."""
+    return isinstance(claims, dict) and all(
+        isinstance(scopes, dict) and all(isinstance(c, dict) and ("rivals" in c or "check" in c)
+                                         for c in scopes.values())
+        for scopes in claims.values())
 
 
 def fmt(value: Any) -> str:

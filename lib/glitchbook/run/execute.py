@@ -29,7 +29,8 @@ from glitchbook.run.records import (
     write,
 )
 
-PUBLISHED_SUFFIXES = (".json", ".png", ".md", ".csv")  # what a published run keeps: no weights
+# what a published run keeps: records, figures, tables and per-image scores; no weights
+PUBLISHED_SUFFIXES = (".json", ".png", ".md", ".csv", ".npz")
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 24 * 3600}  # seconds per cell
 KERNEL_START_TRIES = 3
 # the kernel logs errors only: not its start-up notices (its TCP transport warning)

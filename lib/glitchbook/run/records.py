@@ -18,6 +18,7 @@ from glitchbook.config import config_hash
 from glitchbook.errors import GlitchbookError, UnreadableRecord
 
 RECORD_NAME = "record.json"
+SCORES_NAME = "scores.npz"  # per-image scores and truth beside the record
 RUNS_DIR = Path("book/runs")  # the runs of this checkout (not committed)
 PUBLISHED_DIR = Path("book/published")  # committed runs (`--publish`), shown beside RUNS_DIR
 STATUSES = ("ok", "failed")
@@ -76,10 +77,11 @@ def start(root: str | os.PathLike = ".", *, now: bool = False) -> Start:
 def from_run(run_dir: str | os.PathLike, config: Any, metrics: dict[str, Any], *,
              started: Start, device: str, run_key: str | None, options: dict[str, Any],
              histories: Sequence[Any] = (), timings: dict[str, float] | None = None,
-             error: str | None = None) -> Path:
+             per_image: dict[str, Any] | None = None, error: str | None = None) -> Path:
     """Build and write the record of one run: what ran (`config`, a MethodConfig, and the
     run's own `options`), where (`device`, resolved here), what it measured (`metrics`, the
-    training `histories`' time and throughput, extra `timings`) or why it failed (`error`)."""
+    training `histories`' time and throughput, extra `timings`, and `per_image` scores and
+    truth, written beside it: `write_scores`) or why it failed (`error`)."""
     from glitchbook.training import device_name
 
     try:
@@ -92,6 +94,8 @@ def from_run(run_dir: str | os.PathLike, config: Any, metrics: dict[str, Any], *
         found["samples_per_second"] = sum(h.samples_per_second for h in histories) / len(
             histories)
     settings = config.as_dict()
+    if per_image:
+        write_scores(run_dir, per_image)
     record = RunRecord(
         method=config.method, dataset=config.dataset, profile=config.profile, seed=config.seed,
         device=used, config=settings, config_hash=config_hash(settings),
@@ -99,6 +103,29 @@ def from_run(run_dir: str | os.PathLike, config: Any, metrics: dict[str, Any], *
         run_key=run_key, commit=started.commit, machine=machine(used),
         options={k: v for k, v in options.items() if v is not None})
     return write(run_dir, record)
+
+
+def write_scores(run_dir: str | os.PathLike, arrays: dict[str, Any]) -> Path:
+    """`arrays` (name -> one value per image: scores, truth) as `run_dir/scores.npz`, compressed,
+    floats as float32: what recomputes a run's image-level metrics without training."""
+    import numpy as np
+
+    compact = {name: np.asarray(a, np.float32) if np.asarray(a).dtype.kind == "f"
+               else np.asarray(a) for name, a in arrays.items()}
+    path = Path(run_dir) / SCORES_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+        np.savez_compressed(handle, **compact)
+    os.replace(handle.name, path)
+    return path
+
+
+def read_scores(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The per-image arrays a run wrote (`write_scores`)."""
+    import numpy as np
+
+    with np.load(Path(run_dir) / SCORES_NAME) as found:
+        return {name: found[name] for name in found.files}
 
 
 def package_versions() -> dict[str, str]:
