@@ -52,30 +52,32 @@ def _results(scores_by_kind: dict[str, dict[str, np.ndarray]], truth: np.ndarray
              for k in scores_by_kind}
     scores = {k: {d: s.get(d, np.zeros(len(truth))) for d in bench.DETECTORS}
               for k, s in scores_by_kind.items()}
-    return bench.Results(cases, scores, dict.fromkeys(bench.DETECTORS, 1.0))
+    config = bench.Config.for_run("mnist-5k", "smoke")
+    return bench.Results(config, cases, scores, dict.fromkeys(bench.DETECTORS, 1.0))
 
 
-def test_the_table_ranks_detectors_by_avpr_and_the_recommendation_says_so():
-    truth = np.array([True, False, False, True, False, False])
+def test_the_table_names_a_leader_only_beyond_its_interval_and_above_chance():
+    truth = np.tile([True, False, False, True, False, False], 4)
     perfect, inverted = truth.astype(float), (~truth).astype(float)
-    # on "camera" KNN is perfect, on "uniform" CNCI is; every other detector scores 0 (ties)
-    metrics = bench.summarise(_results({"camera": {"KNN (PyOD)": perfect, "CNCI": inverted},
-                                        "uniform": {"CNCI": perfect}}, truth))
+    # camera: KNN perfect; uniform: CNCI and SI both perfect (a tie); class: nothing above
+    # chance; every other detector scores 0 (ties)
+    metrics = bench.summarise(_results({
+        "camera": {"KNN (PyOD)": perfect, "CNCI": inverted},
+        "uniform": {"CNCI": perfect, "TracIn SI": perfect}, "class": {}}, truth))
     models = metrics["compared"]
     assert models["KNN (PyOD)"]["avpr_camera"] == 1.0
     assert models["KNN (PyOD)"]["auroc_camera"] == 1.0 and models["CNCI"]["auroc_camera"] == 0.0
     # a constant score, or one that puts every bad image last: AVPR is the share of bad ones
-    assert models["VAE error"]["avpr_camera"] == models["CNCI"]["avpr_camera"] == 2 / 6
+    assert models["VAE error"]["avpr_camera"] == models["CNCI"]["avpr_camera"] == 1 / 3
     assert models["KNN (PyOD)"]["f1_camera"] == 1.0
-    assert bench_page.ranking(models, "camera")[0] == "KNN (PyOD)"
-    assert bench_page.ranking(models, "uniform")[0] == "CNCI"
-    # ranks by AVPR, ties sharing their mean: first once (1) and tied with 12 others (8)
-    ranks = {d: models[d]["mean_rank"] for d in bench.DETECTORS}
-    assert ranks["KNN (PyOD)"] == ranks["CNCI"] == (1 + 8) / 2
-    assert ranks["VAE error"] == 8
-    lines = bench_page.recommendation(metrics)
-    assert lines[0].startswith("- **camera**: KNN (PyOD) (AVPR 1.0000)")
-    assert "No single detector wins every kind; the winners: CNCI, KNN (PyOD)." in lines[-1]
+    # ranks by AVPR, ties sharing their mean
+    assert models["KNN (PyOD)"]["mean_rank"] < models["VAE error"]["mean_rank"]
+    camera, uniform, noise = bench_page.recommendation(metrics)[:3]
+    assert camera.startswith("- **camera**: KNN (PyOD) (AVPR 1 [1, 1]), ahead of every")
+    assert "not separated from TracIn SI" in uniform or "not separated from CNCI" in uniform
+    assert noise.startswith("- **class**: no detector beats chance")
+    assert "**1 [1, 1]**" in bench_page.tables(metrics)  # the separated leader, in bold
+    assert bench_page.tables(metrics).count("**1 [1, 1]**") == 1  # not the tied ones
 
 
 def test_bad_values_are_refused_before_anything_runs():

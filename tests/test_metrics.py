@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from glitchbook import metrics
+from glitchbook import intervals, metrics
 
 
 def test_auroc_and_avpr_on_a_hand_computed_case():
@@ -85,3 +85,12 @@ def test_the_repair_error_from_its_terms_is_the_repair_error():
         assert metrics.repair_error_of(terms, counts) == pytest.approx(
             [metrics.repair_error(clean, repaired, mask, binary=binary),
              metrics.repair_error(clean[rows], repaired[rows], mask[rows], binary=binary)])
+
+
+def test_resampled_avpr_is_scikit_learns_on_every_resample_ties_included():
+    rng = np.random.default_rng(1)
+    truth = rng.random(40) < 0.3
+    scores = np.round(rng.random(40), 1)  # many ties
+    indices = intervals.bootstrap_indices(40, resamples=25, seed=2)
+    expected = [metrics.avpr(truth[rows], scores[rows]) for rows in indices]
+    np.testing.assert_allclose(intervals.resampled_avpr(truth, scores, indices), expected)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from glitchbook import metrics
+from glitchbook import intervals
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"(?<![\w.,])(\d[\d,]*\.\d+|\d[\d,]*(?:\.\d+)?\s?%)")
@@ -53,7 +53,7 @@ def value(token: str) -> float:
 def backed(page: Path) -> set[float]:
     """The numbers a reader of `page` can find in its paper's file (the paper's numbers, our
     settings and departures; none for a page of no paper), and the level of every interval."""
-    found = {metrics.LEVEL}
+    found = {intervals.LEVEL}
     paper = ROOT / "lib/glitchbook/papers" / f"{page.parent.name}.yaml"
     if paper.exists():
         text = paper.read_text()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from glitchbook import methods, metrics, papers
+from glitchbook import intervals, methods, papers
 from glitchbook.methods import arae
 from glitchbook.pages.results import comparison_figure, method_page
 from glitchbook.pages.status import changed_settings
@@ -36,60 +36,60 @@ def _claims(claimed: float, rivals: dict[str, float | None], *, spread: float = 
 
 
 def test_the_verdict_needs_an_interval_clear_of_zero_and_of_chance():
-    assert metrics.verdict(_claims(0.90, {"a": 0.80, "b": 0.70}))[0] == "holds"
-    assert metrics.verdict(_claims(0.80, {"a": 0.90, "b": 0.70})) == ("does not hold",
+    assert intervals.verdict(_claims(0.90, {"a": 0.80, "b": 0.70}))[0] == "holds"
+    assert intervals.verdict(_claims(0.80, {"a": 0.90, "b": 0.70})) == ("does not hold",
                                                                       "a better")
-    assert metrics.verdict(_claims(0.80, {"a": 0.80}))[0] == "not separated"  # an exact tie
-    assert metrics.verdict(_claims(0.80, {"a": 0.79}))[0] == "not separated"  # within noise
-    assert metrics.verdict(_claims(0.80, {"a": 0.70, "b": None})) == ("not tested",
+    assert intervals.verdict(_claims(0.80, {"a": 0.80}))[0] == "not separated"  # an exact tie
+    assert intervals.verdict(_claims(0.80, {"a": 0.79}))[0] == "not separated"  # within noise
+    assert intervals.verdict(_claims(0.80, {"a": 0.70, "b": None})) == ("not tested",
                                                                       "no result for b")
     # every method at chance (AUROC 0.5), even if the claimed one is a hair ahead
-    assert metrics.verdict(_claims(0.51, {"a": 0.49}, spread=0.02))[0] == "not tested"
+    assert intervals.verdict(_claims(0.51, {"a": 0.49}, spread=0.02))[0] == "not tested"
     # F1 of 0 for every signal: below chance (the share of glitches) is not a win either
-    assert metrics.verdict(_claims(0.0, {"a": 0.0, "b": 0.0}, chance=0.1))[0] == "not tested"
+    assert intervals.verdict(_claims(0.0, {"a": 0.0, "b": 0.0}, chance=0.1))[0] == "not tested"
     # lower is better: a repair error below the rivals' holds; none better than no repair
-    assert metrics.verdict(_claims(0.2, {"a": 0.4}, better="lower", chance=1.0))[0] == "holds"
-    assert metrics.verdict(_claims(5.0, {"a": 4.0}, better="lower", chance=1.0))[0] == (
+    assert intervals.verdict(_claims(0.2, {"a": 0.4}, better="lower", chance=1.0))[0] == "holds"
+    assert intervals.verdict(_claims(5.0, {"a": 4.0}, better="lower", chance=1.0))[0] == (
         "not tested")
-    assert metrics.verdict(metrics.check(True, "k = 2"))[0] == "holds"
-    assert metrics.verdict(metrics.check(False, "k = 3"))[0] == "does not hold"
+    assert intervals.verdict(intervals.check(True, "k = 2"))[0] == "holds"
+    assert intervals.verdict(intervals.check(False, "k = 3"))[0] == "does not hold"
 
 
 def test_a_bootstrap_interval_by_hand_with_fixed_resamples():
     # three items, four resamples given by hand: the mean of the resampled values
     values = np.array([1.0, 2.0, 6.0])
     indices = np.array([[0, 0, 0], [0, 1, 2], [1, 2, 2], [2, 2, 2]])
-    spread = metrics.resampled(lambda rows: values[rows].mean(), indices)
+    spread = intervals.resampled(lambda rows: values[rows].mean(), indices)
     np.testing.assert_allclose(spread, [1.0, 3.0, 14 / 3, 6.0])
     # the central 50 %: linear percentiles 25 and 75 of the sorted means (1, 3, 14/3, 6),
     # at positions 0.75 and 2.25: 1 + 0.75 x 2 and 14/3 + 0.25 x 4/3
-    assert metrics.percentile_interval(spread, level=0.5) == pytest.approx([2.5, 5.0])
+    assert intervals.percentile_interval(spread, level=0.5) == pytest.approx([2.5, 5.0])
     # paired: the same resample for both methods, so a constant gap has a zero-width interval
-    claim = metrics.compare({"a": 2.0, "b": 1.0}, {"a": spread + 1, "b": spread}, "a", ["b"],
+    claim = intervals.compare({"a": 2.0, "b": 1.0}, {"a": spread + 1, "b": spread}, "a", ["b"],
                             better="higher", chance=None)
     assert claim["rivals"]["b"]["difference_interval"] == [1.0, 1.0]
-    assert metrics.verdict(claim)[0] == "holds"
+    assert intervals.verdict(claim)[0] == "holds"
 
 
 def test_resamples_are_drawn_from_the_seed_and_within_groups():
-    a = metrics.bootstrap_indices(6, resamples=5, seed=3)
-    assert a.shape == (5, 6) and (a == metrics.bootstrap_indices(6, resamples=5, seed=3)).all()
+    a = intervals.bootstrap_indices(6, resamples=5, seed=3)
+    assert a.shape == (5, 6) and (a == intervals.bootstrap_indices(6, resamples=5, seed=3)).all()
     groups = np.array([0, 0, 0, 1, 1, 1])
-    b = metrics.bootstrap_indices(6, resamples=50, seed=0, groups=groups)
+    b = intervals.bootstrap_indices(6, resamples=50, seed=0, groups=groups)
     assert (groups[b] == groups).all()  # each item's slot drawn from its own group
 
 
 def test_the_seeds_interval_is_a_t_interval_of_the_seeds_differences():
-    low, high = metrics.seeds_interval([1.0, 2.0, 3.0])
+    low, high = intervals.seeds_interval([1.0, 2.0, 3.0])
     half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(2) at 97.5 %, sd 1
     assert (low, high) == pytest.approx((2 - half, 2 + half))
     runs = [{"c": {"": _claims(v, {"a": 0.5})}} for v in (0.7, 0.8, 0.9)]
-    merged = metrics.merge_claims(runs)["c"][""]
+    merged = intervals.merge_claims(runs)["c"][""]
     assert merged["value"] == pytest.approx(0.8) and merged["seeds"] == 3
     assert merged["rivals"]["a"]["difference_interval"] == pytest.approx(
-        metrics.seeds_interval([0.2, 0.3, 0.4]))
-    checks = [{"c": {"x": metrics.check(v, "")}} for v in (True, False, True)]
-    assert metrics.verdict(metrics.merge_claims(checks)["c"]["x"]) == (
+        intervals.seeds_interval([0.2, 0.3, 0.4]))
+    checks = [{"c": {"x": intervals.check(v, "")}} for v in (True, False, True)]
+    assert intervals.verdict(intervals.merge_claims(checks)["c"]["x"]) == (
         "not separated", "held in 2 of 3 seeds")
 
 

@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from glitchbook import ConfigError, methods, metrics, papers
+from glitchbook import ConfigError, intervals, methods, papers
 from glitchbook.cli import main
 from glitchbook.methods import bench
 from glitchbook.pages import verdicts
@@ -95,7 +95,7 @@ def test_every_run_judges_its_papers_claims_and_keeps_its_per_image_scores(smoke
         claims = records.load(outcome.run.run_dir).metrics["claims"]
         judged = verdicts.judge(papers.load(method), claims)
         assert {j.claim["id"] for j in judged} == {c["id"] for c in papers.load(method)["claims"]}
-        assert all(j.verdict in metrics.VERDICTS and j.reason for j in judged), label
+        assert all(j.verdict in intervals.VERDICTS and j.reason for j in judged), label
     clsvae = records.read_scores(smoke_matrix["clsvae/digits"].run.run_dir)
     assert clsvae["truth"].dtype == bool and clsvae["CLSVAE/q_y"].dtype == np.float32
 

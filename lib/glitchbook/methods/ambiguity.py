@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from glitchbook import datasets, metrics, patterns
+from glitchbook import datasets, intervals, metrics, patterns
 from glitchbook.checks import check_fraction
 from glitchbook.config import MethodConfig
 from glitchbook.errors import ConfigError
@@ -340,11 +340,11 @@ def judge(results: Results) -> dict[str, dict]:
     images; and our realism threshold, FOCD at most twice the plain GAN's."""
     found: dict[str, dict] = {"closer_to_boundary": {}, "stays_realistic": {}}
     for r in results.per_setting:
-        found["closer_to_boundary"][r.key] = metrics.paired_claim(
+        found["closer_to_boundary"][r.key] = intervals.paired_claim(
             {"GASTeN": (r.synthetic_probs,), "plain GAN": (r.control_probs,)}, metrics.acd,
             "GASTeN", ["plain GAN"], better="lower", chance=None, seed=results.config.seed)
         focd_all, control = r.metrics["fid_all"], r.metrics["fid_control"]
-        found["stays_realistic"][r.key] = metrics.check(
+        found["stays_realistic"][r.key] = intervals.check(
             focd_all <= 2 * control, f"FOCD {focd_all:.3g}; twice the plain GAN's "
             f"{2 * control:.3g}")
     return found

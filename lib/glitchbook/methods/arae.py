@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from glitchbook import datasets, metrics, novelty, papers
+from glitchbook import datasets, intervals, metrics, novelty, papers
 from glitchbook.checks import (
     check_choice,
     check_classes,
@@ -209,7 +209,7 @@ def judge(results: Results) -> dict[str, dict]:
     paper, sets = papers.load("arae"), results.per_normal_set
     truth = np.concatenate([r.split.test_is_novel for r in sets])
     groups = np.concatenate([np.full(len(r.split.test), i) for i, r in enumerate(sets)])
-    auroc = metrics.undefined_as_nan(metrics.auroc)
+    auroc = intervals.undefined_as_nan(metrics.auroc)
 
     def mean_auroc(truth: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
         return float(np.mean([auroc(truth[groups == g], scores[groups == g])
@@ -220,7 +220,7 @@ def judge(results: Results) -> dict[str, dict]:
         compared = [claim["claimed"], *claim["rivals"]]
         arrays = {name: (truth, np.concatenate([r.scores[name] for r in sets]), groups)
                   for name in compared if sets and name in sets[0].scores}
-        found[claim["id"]] = {"": metrics.paired_claim(
+        found[claim["id"]] = {"": intervals.paired_claim(
             arrays, mean_auroc, claim["claimed"], claim["rivals"], better="higher", chance=0.5,
             seed=results.config.seed, groups=groups)}
     return found

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from glitchbook import datasets, metrics, papers
+from glitchbook import datasets, intervals, metrics, papers
 from glitchbook.checks import check_choices, check_fraction, check_positive
 from glitchbook.config import MethodConfig, override
 from glitchbook.corruption import (
@@ -334,14 +334,14 @@ def judge(results: Results) -> dict[str, dict]:
     for claim in paper["claims"]:
         better = paper["metrics"][claim["metric"]]["better"]
         if claim["metric"] == "avpr_row":
-            found[claim["id"]] = {"": metrics.paired_claim(
+            found[claim["id"]] = {"": intervals.paired_claim(
                 {n: (truth, next(iter(e.scores.values()))) for n, e in results.evaluations.items()},
-                metrics.undefined_as_nan(metrics.avpr), claim["claimed"], claim["rivals"],
+                intervals.undefined_as_nan(metrics.avpr), claim["claimed"], claim["rivals"],
                 better=better, chance=float(truth.mean()), seed=seed)}
             continue
-        drawn = metrics.counts(metrics.bootstrap_indices(len(truth), seed=seed), len(truth))
+        drawn = intervals.counts(intervals.bootstrap_indices(len(truth), seed=seed), len(truth))
         terms = {n: e.repair_terms for n, e in results.evaluations.items()}
-        found[claim["id"]] = {"": metrics.compare(
+        found[claim["id"]] = {"": intervals.compare(
             {n: metrics.repair_error_of(t) for n, t in terms.items()},
             {n: metrics.repair_error_of(t, drawn) for n, t in terms.items()},
             claim["claimed"], claim["rivals"], better=better, chance=results.no_repair)}

@@ -16,7 +16,7 @@ from scipy import stats
 from sklearn.metrics import f1_score, roc_auc_score
 from tqdm import tqdm
 
-from glitchbook import datasets, drift_analysis, metrics
+from glitchbook import datasets, drift_analysis, intervals, metrics
 from glitchbook.checks import (
     check_choice,
     check_choices,
@@ -278,35 +278,35 @@ def judge(results: Results) -> dict[str, dict]:
     model per model; anomaly AUROC against chance and the big AE's error on unseen good images
     against the small one's with the intervals of a paired bootstrap of the images."""
     by, seed = {r.name: r for r in results.per_model}, results.config.seed
-    auroc = metrics.undefined_as_nan(metrics.auroc)
+    auroc = intervals.undefined_as_nan(metrics.auroc)
     found: dict[str, dict] = {key: {} for key in (
         "pca_keeps_most_variance", "silhouette_finds_the_new_class", "error_flags_anomalies",
         "dbscan_worse_than_kmeans")}
     for name, r in by.items():
         m = r.metrics
-        found["pca_keeps_most_variance"][name] = metrics.check(
+        found["pca_keeps_most_variance"][name] = intervals.check(
             m["explained_variance"] >= 0.7, f"{m['explained_variance']:.0%} kept")
-        found["silhouette_finds_the_new_class"][name] = metrics.check(
+        found["silhouette_finds_the_new_class"][name] = intervals.check(
             m["k_silhouette"] == m["k_true"], f"k = {m['k_silhouette']} (truth {m['k_true']})")
-        found["dbscan_worse_than_kmeans"][name] = metrics.check(
+        found["dbscan_worse_than_kmeans"][name] = intervals.check(
             abs(m["k_dbscan"] - m["k_true"]) >= abs(m["k_silhouette"] - m["k_true"]),
             f"DBSCAN {m['k_dbscan']}, k-means {m['k_silhouette']}")
         truth = np.r_[np.zeros(len(r.errors["good"])), np.ones(len(r.errors["anomalies"]))]
         scores = np.r_[r.errors["good"], r.errors["anomalies"]]
-        spread = metrics.resampled(lambda rows, t=truth, s=scores: auroc(t[rows], s[rows]),
-                                   metrics.bootstrap_indices(len(truth), seed=seed))
-        found["error_flags_anomalies"][name] = metrics.compare(
+        spread = intervals.resampled(lambda rows, t=truth, s=scores: auroc(t[rows], s[rows]),
+                                   intervals.bootstrap_indices(len(truth), seed=seed))
+        found["error_flags_anomalies"][name] = intervals.compare(
             {name: auroc(truth, scores), "chance": 0.5},
             {name: spread, "chance": np.full(len(spread), 0.5)}, name, ["chance"],
             better="higher", chance=None)
     if {"small", "big"} <= by.keys():
-        found["big_generalises_better_than_small"] = {"": metrics.paired_claim(
+        found["big_generalises_better_than_small"] = {"": intervals.paired_claim(
             {n: (by[n].errors["good"],) for n in ("big", "small")}, np.mean, "big", ["small"],
             better="lower", chance=None, seed=seed)}
     if {"big", "vae"} <= by.keys():
         big, vae = by["big"].metrics, by["vae"].metrics
         gap = abs(vae["anomaly_auroc"] - big["anomaly_auroc"])
-        found["vae_like_big"] = {"": metrics.check(
+        found["vae_like_big"] = {"": intervals.check(
             vae["k_silhouette"] == big["k_silhouette"] and gap < 0.05,
             f"k {vae['k_silhouette']} and {big['k_silhouette']}; AUROC gap {gap:.3f}")}
     return found

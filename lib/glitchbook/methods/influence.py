@@ -20,7 +20,7 @@ import torch
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from glitchbook import datasets, metrics, papers, signals, tracin
+from glitchbook import datasets, intervals, metrics, papers, signals, tracin
 from glitchbook.checks import (
     check_choice,
     check_choices,
@@ -316,7 +316,7 @@ def judge(results: Results) -> dict[str, dict]:
     flagging the top k, with the intervals of one paired bootstrap of the training samples
     (chance: the share of glitches, a random ranking's F1)."""
     paper, by_kind = papers.load("influence"), {r.kind: r for r in results.per_kind}
-    f1 = metrics.undefined_as_nan(metrics.f1_at_contamination)
+    f1 = intervals.undefined_as_nan(metrics.f1_at_contamination)
     found = {}
     for claim in paper["claims"]:
         result = by_kind.get(claim["metric"].removeprefix("f1_"))
@@ -325,7 +325,7 @@ def judge(results: Results) -> dict[str, dict]:
         truth = result.glitches.is_glitch
         arrays = {name: (truth, result.scores[name])
                   for name in (claim["claimed"], *claim["rivals"]) if name in result.scores}
-        found[claim["id"]] = {"": metrics.paired_claim(
+        found[claim["id"]] = {"": intervals.paired_claim(
             arrays, f1, claim["claimed"], claim["rivals"], better="higher",
             chance=float(truth.mean()), seed=results.config.seed)}
     return found

@@ -10,54 +10,57 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from glitchbook import methods, plots
+from glitchbook import intervals, methods, plots
 from glitchbook.pages.status import setting_label
 from glitchbook.pages.tables import by_setting, fmt, markdown_table
+from glitchbook.pages.verdicts import interval_text
 from glitchbook.run import reproduce
 from glitchbook.run.records import RunRecord, duration
 
 MEASURES = {"avpr": "AVPR", "auroc": "AUROC", "f1": "F1 at the true count"}
 
 
-def _value(row: dict[str, Any], key: str) -> float:
-    value = row.get(key)
-    return float(value) if isinstance(value, int | float) and not math.isnan(value) else -1.0
-
-
-def ranking(detectors: dict[str, dict], kind: str) -> list[str]:
-    """The detectors from best to worst AVPR on `kind`."""
-    return sorted(detectors, key=lambda d: -_value(detectors[d], f"avpr_{kind}"))
+def leader_line(kind: str, leader: dict[str, Any] | None) -> str:
+    """What the AVPR of `kind` says, from the leader's claim (`intervals.leader`): the best
+    detector only when its lead over every other one clears its interval and it beats chance;
+    else the detectors it is not separated from, or that none beats chance."""
+    if not leader:
+        return f"- **{kind}**: no intervals in this record (made before them)."
+    word, _ = intervals.verdict(leader)
+    found = f"{leader['claimed']} (AVPR {interval_text(leader['value'], leader['interval'])})"
+    if word == "not tested":
+        return (f"- **{kind}**: no detector beats chance (AVPR {leader['chance']:.3g}, the "
+                f"share of bad images); the highest, {found}, is no win.")
+    if word == "holds":
+        return f"- **{kind}**: {found}, ahead of every other detector beyond its interval."
+    ties = sorted(n for n, r in leader["rivals"].items()
+                  if r and intervals.verdict({**leader, "rivals": {n: r}})[0] != "holds")
+    return (f"- **{kind}**: {found} leads, but is not separated from {', '.join(ties)}: "
+            f"{'any' if len(ties) > 1 else 'either'} of them may be the best.")
 
 
 def recommendation(metrics: dict[str, Any]) -> list[str]:
-    """What the table says, in sentences made from its numbers: the best detector for each
-    kind (and the runner-up), and the best single choice when the kind is unknown (the best
-    mean rank by AVPR over the kinds)."""
+    """What the table says, in sentences made from its numbers and intervals: each kind's
+    leader when it is one (`leader_line`), and the best mean rank by AVPR over the kinds."""
     detectors, kinds = metrics["compared"], metrics["kinds"]
-    lines = []
-    for kind in kinds:
-        best, second = ranking(detectors, kind)[:2]
-        lines.append(f"- **{kind}**: {best} (AVPR {fmt(detectors[best][f'avpr_{kind}'])}), "
-                     f"then {second} ({fmt(detectors[second][f'avpr_{kind}'])}).")
-    first, second = sorted(detectors,
-                           key=lambda d: float(detectors[d].get("mean_rank", math.inf)))[:2]
-    winners = sorted({ranking(detectors, kind)[0] for kind in kinds})
-    lines.append(f"- Kind unknown: **{first}** has the best mean rank by AVPR "
-                 f"({fmt(detectors[first]['mean_rank'])} of {len(detectors)}), then {second} "
-                 f"({fmt(detectors[second]['mean_rank'])}). "
-                 + (f"One detector wins every kind: {winners[0]}." if len(winners) == 1 else
-                    f"No single detector wins every kind; the winners: {', '.join(winners)}."))
+    lines = [leader_line(kind, metrics.get("leaders", {}).get(kind)) for kind in kinds]
+    ranks = {d: float(detectors[d].get("mean_rank", math.inf)) for d in detectors}
+    first = min(ranks.values())
+    best = sorted(d for d, r in ranks.items() if r == first)
+    lines.append(f"- Kind unknown: the best mean rank by AVPR over the kinds ({fmt(first)} of "
+                 f"{len(detectors)}) is {' and '.join(best)}'s; a rank of one seed carries no "
+                 "interval, so read it with the per-kind lines above.")
     return lines
 
 
 def tables(metrics: dict[str, Any]) -> str:
-    """One detector x kind table per measure, the best per kind in bold, and the time."""
+    """One detector x kind table per measure (AVPR with its interval, the leader in bold where
+    it is separated from every other detector), and the time."""
     detectors, kinds = metrics["compared"], metrics["kinds"]
+    leaders = metrics.get("leaders", {})
     blocks = []
     for measure, label in MEASURES.items():
-        best = {kind: ranking(detectors, kind)[0] for kind in kinds} if measure == "avpr" else {}
-        rows = [[name, *(f"**{fmt(row.get(f'{measure}_{k}'))}**" if best.get(k) == name
-                         else row.get(f"{measure}_{k}") for k in kinds)]
+        rows = [[name, *(_cell(measure, kind, name, row, leaders.get(kind)) for kind in kinds)]
                 for name, row in detectors.items()]
         blocks.append(f"**{label}** (higher is better)\n\n"
                       + markdown_table(["detector", *kinds], rows))
@@ -67,6 +70,20 @@ def tables(metrics: dict[str, Any]) -> str:
                   "counted for each; rank by AVPR, 1 is best, ties sharing their mean)\n\n"
                   + markdown_table(["detector", "time", "mean rank"], rows))
     return "\n\n".join(blocks)
+
+
+def _cell(measure: str, kind: str, name: str, row: dict[str, Any],
+          leader: dict[str, Any] | None) -> Any:
+    """A table cell: the value; AVPR with its 95 % interval, bold for a separated leader."""
+    value = row.get(f"{measure}_{kind}")
+    if measure != "avpr" or not leader:
+        return value
+    found = leader if leader["claimed"] == name else leader["rivals"].get(name)
+    if not found:
+        return value
+    text = interval_text(found["value"], found["interval"])
+    holds = leader["claimed"] == name and intervals.verdict(leader)[0] == "holds"
+    return f"**{text}**" if holds else text
 
 
 def heat_map(metrics: dict[str, Any], title: str) -> plt.Figure:

@@ -82,15 +82,19 @@ def _interval_rows(paper: dict[str, Any], record: RunRecord,
     share = judged.claim.get("metric") == "smse_dirty"  # of the error of no repair
     scale = result["chance"] if share and result["chance"] else 1.0
     panel = f"Claim {judged.number}: " + (
-        "repair error, share of no repair's left" if share else _label(info) if info
+        "repair error, the share of no repair's left ↓" if share else _label(info) if info
         else judged.claim["id"].replace("_", " "))
     setting = setting_label(record) + (f" · {judged.scope}" if judged.scope else "")
     reported = paper["datasets"].get(record.dataset, {}).get("values", {})
+    metric = judged.claim.get("metric")
+    theirs = {name: v.get(metric) for name, v in reported.items() if "paper_label" not in info}
+    if share:  # the paper's repair errors on the same scale: of its own no repair's
+        left = theirs.pop("no repair", None)
+        theirs = {n: v / left if v is not None and left else None for n, v in theirs.items()}
     found = {result["claimed"]: result, **{n: r for n, r in result["rivals"].items() if r}}
     return [{"panel": panel, "method": name, "setting": setting, "value": r["value"] / scale,
              "low": r["interval"][0] / scale, "high": r["interval"][1] / scale,
-             "paper": None if share or "paper_label" in info else reported.get(name, {}).get(
-                 judged.claim.get("metric"))} for name, r in found.items()]
+             "paper": theirs.get(name)} for name, r in found.items()]
 
 
 def claim_metrics(paper: dict[str, Any]) -> list[str]:

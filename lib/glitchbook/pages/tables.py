@@ -8,7 +8,7 @@ import math
 import statistics
 from typing import Any
 
-from glitchbook import metrics
+from glitchbook import intervals
 from glitchbook.config import config_hash
 from glitchbook.run.records import RunRecord
 
@@ -79,7 +79,7 @@ def by_setting(records: list[RunRecord]) -> list[tuple[RunRecord, list[int]]]:
                                           for r in group])
             claims = [r.metrics.get("claims") for r in group]
             if all(judged(c) for c in claims):
-                record.metrics["claims"] = metrics.merge_claims(claims)
+                record.metrics["claims"] = intervals.merge_claims(claims)
         if not judged(record.metrics.get("claims")):  # a record from before the intervals
             record.metrics.pop("claims", None)
         merged.append((record, [r.seed for r in group]))
@@ -88,7 +88,7 @@ def by_setting(records: list[RunRecord]) -> list[tuple[RunRecord, list[int]]]:
 
 def judged(claims: Any) -> bool:
     """True for claims as the methods record them now, `{id: {scope: claim}}`, each claim a
-    `metrics.compare` or `metrics.check`; records made before the intervals have none."""
+    `intervals.compare` or `intervals.check`; records made before the intervals have none."""
     return isinstance(claims, dict) and all(
         isinstance(scopes, dict) and all(isinstance(c, dict) and ("rivals" in c or "check" in c)
                                          for c in scopes.values())

@@ -1,4 +1,4 @@
-"""The papers' claims judged on the runs, one strict rule for all (`metrics.verdict`): holds,
+"""The papers' claims judged on the runs, one strict rule for all (`intervals.verdict`): holds,
 does not hold, not separated, not tested. Shown as claim cards on each results page, as a table
 in each run's notebook, and on the reproducibility report."""
 
@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from glitchbook import metrics
+from glitchbook import intervals
 from glitchbook.pages.status import setting_label
 from glitchbook.pages.tables import markdown_table
 from glitchbook.run.records import RunRecord, duration
@@ -30,7 +30,7 @@ class Judged:
     number: int
     claim: dict[str, Any]
     scope: str
-    result: dict[str, Any] | None  # `metrics.compare` or `metrics.check`, over the seeds
+    result: dict[str, Any] | None  # `intervals.compare` or `intervals.check`, over the seeds
     verdict: str
     reason: str
 
@@ -48,7 +48,7 @@ def judge(paper: dict[str, Any], claims: dict[str, dict] | None) -> list[Judged]
         if not scopes:
             found.append(Judged(number, claim, "", None, "not tested", "not in this run"))
         for scope, result in scopes.items():
-            found.append(Judged(number, claim, scope, result, *metrics.verdict(result)))
+            found.append(Judged(number, claim, scope, result, *intervals.verdict(result)))
     return found
 
 
@@ -132,6 +132,6 @@ def count_line(judged: list[Judged]) -> str:
     counts = Counter(j.verdict for j in judged)
     plural = {"holds": "hold", "does not hold": "do not hold"}
     parts = [f"{counts[w]} {w if counts[w] == 1 else plural.get(w, w)}"
-             for w in metrics.VERDICTS]
+             for w in intervals.VERDICTS]
     return (f"Of the {sum(counts.values())} verdicts on the book's runs, {', '.join(parts[:-1])} "
             f"and {parts[-1]}.")
