@@ -8,9 +8,10 @@ PYTHON   ?= python3
 VENV     := .venv
 BIN      := $(VENV)/bin
 PROFILE  ?= default
-JOBS     ?= 1
+JOBS     ?= auto
 SEEDS    ?= 0
 DEVICE   ?= auto
+TORCH_INDEX ?=  # PyTorch's CPU wheel index, for the CPU-only build (pip's default: CUDA on Linux)
 STAMP    := $(VENV)/.installed
 
 .PHONY: book test bench data lint clean
@@ -18,7 +19,8 @@ STAMP    := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1 \
+		$(if $(strip $(TORCH_INDEX)),--index-url $(strip $(TORCH_INDEX)))
 	$(BIN)/pip install --quiet -e '.[book,test]'
 	touch $(STAMP)
 

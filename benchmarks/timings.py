@@ -22,22 +22,23 @@ from pathlib import Path
 
 import torch
 
-from glitchbook import methods
+from glitchbook import methods, papers
 from glitchbook.cli import main as glitchbook
+from glitchbook.pages import verdicts
 from glitchbook.pages.tables import markdown_table
 from glitchbook.run import execute, matrix, plan, records
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("_config.yml", "_toc.yml", "notebooks", "book")
+SOURCES = ("_config.yml", "_toc.yml", "notebooks", "book", "benchmarks")
 
 
-def scratch_copy(dest: Path) -> Path:
-    """The book's sources without its runs."""
+def scratch_copy(dest: Path, sources: Path = ROOT) -> Path:
+    """The book's sources (of the checkout at `sources`) without its runs."""
     for name in SOURCES:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("runs"))
+        if (sources / name).is_dir():
+            shutil.copytree(sources / name, dest / name, ignore=shutil.ignore_patterns("runs"))
         else:
-            shutil.copy(ROOT / name, dest / name)
+            shutil.copy(sources / name, dest / name)
     return dest
 
 
@@ -57,6 +58,19 @@ def run_rows(outcomes: list[execute.Outcome], profile: str) -> list[list]:
     return rows
 
 
+def verdict_rows(outcomes: list[execute.Outcome]) -> list[list]:
+    """One row per claim (and scope) of each completed run of a paper: its verdict and why."""
+    rows = []
+    for outcome in outcomes:
+        if outcome.status != "ok" or not methods.get(outcome.spec.method).paper:
+            continue
+        record = records.load(outcome.run.run_dir)
+        for j in verdicts.judge(papers.load(record.method), record.metrics.get("claims")):
+            rows.append([outcome.spec.label, f"{j.number}{f' · {j.scope}' if j.scope else ''}",
+                         j.verdict, j.reason])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", default="smoke,default")
@@ -64,15 +78,17 @@ def main() -> None:
                         help="sequential and/or Dask schedulers (local:N, tcp://...)")
     parser.add_argument("--methods", default=",".join(methods.METHODS))
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--sources", type=Path, default=ROOT,
+                        help="the checkout whose notebooks and book are run (default: this one)")
     args = parser.parse_args()
     modes = args.modes.split(",")
-    per_run, per_mode, notes = [], [], []
+    per_run, per_mode, notes, judged = [], [], [], []
     for profile in args.profiles.split(","):
         cells = plan.specs(args.methods.split(","), None, profile, device=args.device)
         walls: dict[str, float] = {}
         for mode in modes:
             with tempfile.TemporaryDirectory() as scratch:
-                root = scratch_copy(Path(scratch))
+                root = scratch_copy(Path(scratch), args.sources)
                 start = time.perf_counter()
                 outcomes = matrix.run_matrix(
                     cells, root, force=True, scheduler=None if mode == "sequential" else mode)
@@ -82,6 +98,7 @@ def main() -> None:
                        sum(o.seconds for o in outcomes)]
                 if mode == "sequential":
                     per_run += run_rows(outcomes, profile)
+                    judged += verdict_rows(outcomes)
                     start = time.perf_counter()
                     built = glitchbook(["book", "--root", str(root)]) == 0
                     build = time.perf_counter() - start
@@ -106,9 +123,11 @@ def main() -> None:
         "\n".join(f"- {note}" for note in notes),
         "Runs (sequential mode):",
         markdown_table(["run", "profile", "status", "wall s", "train s", "peak RSS MB",
-                        "train samples/s (mean over models)", "GAN it/s", "device"], per_run)])
+                        "train samples/s (mean over models)", "GAN it/s", "device"], per_run),
+        "Verdicts (sequential mode):",
+        markdown_table(["run", "claim", "verdict", "why"], judged)])
     print(text)
-    out = ROOT / "benchmarks/results" / f"timings-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    out = args.sources / "benchmarks/results" / f"timings-{time.strftime('%Y%m%d-%H%M%S')}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(text + "\n")
 

@@ -39,6 +39,7 @@ def book_root(tmp_path_factory, root) -> Path:
         shutil.copy(root / name, dest / name)
     shutil.copytree(root / "notebooks", dest / "notebooks")
     shutil.copytree(root / "book", dest / "book", ignore=shutil.ignore_patterns("runs"))
+    shutil.copytree(root / "benchmarks/results", dest / "benchmarks/results")  # included tables
     return dest
 
 

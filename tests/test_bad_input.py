@@ -36,6 +36,7 @@ CASES = {
     "negative epochs": (["-p", "epochs=-1"], "must be positive: epochs=-1"),
     "bad seeds": (["--seeds", "1,x"], "expected whole numbers such as 0,1,2"),
     "bad scheduler": (["--scheduler", "yarn"], "unknown scheduler 'yarn'"),
+    "bad jobs": (["--jobs", "many"], "--jobs must be 'auto' or a whole number of at least 1"),
     "missing image folder": (["--datasets", "folder:/nonexistent/x"],
                              "image folder /nonexistent/x does not exist"),
     "missing MVTec folder": (["--datasets", "mvtec:/nonexistent/mvtec"],

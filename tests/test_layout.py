@@ -43,3 +43,10 @@ def test_imports_point_one_way_and_the_run_wing_never_imports_a_page():
                 upward.append(f"{module} imports {imported}")
     assert not upward
     assert _layer("glitchbook.run.plan") < _layer("glitchbook.pages.results")  # the rule itself
+
+
+def test_the_published_runs_stay_small_and_keep_no_weights():
+    published = PACKAGE.parents[1] / "book/published"
+    files = [p for p in published.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 20 * 2**20
+    assert not [p for p in files if p.suffix in (".pt", ".pth", ".ckpt")]

@@ -102,7 +102,22 @@ def test_a_results_page_opens_with_its_claim_cards():
     assert "**Claim 1.** ARAE detects novelties" in page and "**holds**" in page
     assert "ARAE 0.95 [0.94, 0.96]" in page and "− DAE: 0.05 [0.03, 0.07]" in page
     old = _record("arae", 0, {"ARAE": {"auroc_mean": 0.95}}, claims={"x": True})
-    assert "**not tested** | the record has no intervals" in method_page("arae", [old])
+    assert "**not tested** | – | the record has no intervals" in method_page("arae", [old])
+
+
+def test_a_default_run_shows_the_published_runs_verdict_and_why_they_differ():
+    default = _record("arae", 0, {}, claims={"beats_dae": {"": _claims(0.8, {"DAE": 0.9},
+                                                                        name="ARAE")}})
+    published = _record("arae", 0, {}, claims={"beats_dae": {"": _claims(0.97, {"DAE": 0.9},
+                                                                          name="ARAE")}})
+    published.dataset, published.profile, published.published = "mnist", "paper", "2026-12-02"
+    page = method_page("arae", [default, published])
+    row = next(line for line in page.splitlines() if line.startswith("| mnist-5k (default)"))
+    assert "**does not hold** | **holds** |" in row
+    assert "the published run: holds (the published run trains on all of MNIST" in row
+    published_row = next(line for line in page.splitlines()
+                         if line.startswith("| mnist (paper, published)"))
+    assert "**holds** | – |" in published_row  # a published run has no twin
 
 
 def test_a_setting_changed_from_the_profile_is_named_on_the_page():

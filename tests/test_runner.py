@@ -65,6 +65,11 @@ def test_papermill_reads_every_parameter_of_each_notebook(root, name):
     assert set(papermill.inspect_notebook(str(root / f"notebooks/{name}.ipynb"))) == declared
 
 
+def test_jobs_auto_gives_each_run_two_cores():
+    assert [matrix.auto_jobs(cores) for cores in (1, 2, 3, 4, 16)] == [1, 1, 1, 2, 8]
+    assert matrix.auto_jobs(16, runs=3) == 3  # never more workers than runs
+
+
 def test_settled_streams_keep_a_progress_bars_last_state():
     outputs = [nbformat.v4.new_output("stream", name="stderr", text="\rfit:  0%"),
                nbformat.v4.new_output("stream", name="stderr", text="\rfit: 50%\rfit: 100%\n"),

@@ -46,14 +46,20 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _jobs(text: str) -> int:
+    """`--jobs N`: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--jobs must be 'auto' or a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     names = list(methods.METHODS) if args.methods == "all" else _csv(args.methods)
     cells = plan.specs(names, _csv(args.datasets) if args.datasets else None, args.profile,
                        seeds=args.seeds, device=args.device, options=dict(args.param or []))
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    jobs = matrix.auto_jobs(runs=len(cells)) if args.jobs == "auto" else _jobs(args.jobs)
     try:
-        outcomes = matrix.run_matrix(cells, args.root, jobs=args.jobs, scheduler=args.scheduler,
+        outcomes = matrix.run_matrix(cells, args.root, jobs=jobs, scheduler=args.scheduler,
                                      force=args.force, progress=not args.quiet,
                                      cell_timeout=args.cell_timeout)
     except KeyboardInterrupt:
@@ -147,8 +153,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--seeds", type=_seeds, default=(0,), help="comma list, e.g. 0,1,2: each "
                      "run once per seed (results show mean ± sd)")
-    run.add_argument("--jobs", type=int, default=1, help="runs executed at once (> 1: a local "
-                     "Dask cluster of that many workers)")
+    run.add_argument("--jobs", default="1", help="runs executed at once: N (> 1: a local "
+                     "Dask cluster of that many workers), or auto: one per two cores, each "
+                     "given its share of the cores' threads")
     run.add_argument("--scheduler", default=None, help="Dask: local, local:N (N workers here) "
                      "or tcp://host:8786 (an existing cluster sharing this directory)")
     run.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",

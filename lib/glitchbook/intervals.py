@@ -151,6 +151,8 @@ def over_seeds(claims: list[dict]) -> dict:
         return {"check": held == len(claims) if held in (0, len(claims)) else None,
                 "detail": "; ".join(c["detail"] for c in claims),
                 "seeds": f"held in {held} of {len(claims)} seeds"}
+    if any(c.get("value") is None for c in claims):  # the claimed method missing in a seed
+        return next(c for c in claims if c.get("value") is None)
     first = claims[0]
     merged = {**first, "value": float(np.mean([c["value"] for c in claims])),
               "interval": seeds_interval([c["value"] for c in claims]), "rivals": {},

@@ -89,7 +89,8 @@ class Config(MethodConfig):
                           step1_epochs=2, step2_epochs=2, n_generated=1500,
                           min_fid_images=100, max_cluster_images=300, umap_neighbors=(5,),
                           umap_min_dist=(0.01,), umap_components=(5,), gmm_k=(3, 4)),
-            "default": dict(pairs=pairs, nfs=widths[1:2]),
+            "default": dict(pairs=pairs, nfs=widths[1:2], step1_epochs=20, step2_epochs=10,
+                            classifier_epochs=15, umap_neighbors=(15,), n_generated=6000),
             "paper": dict(pairs=pairs, nfs=widths, gan_filters=64, step1_epochs=step1,
                           step2_epochs=step2, classifier_epochs=5,
                           umap_neighbors=(5, 10, 25), umap_min_dist=(0.01, 0.1, 0.25),
@@ -196,8 +197,7 @@ class Results:
 
     @property
     def per_image(self) -> dict[str, np.ndarray]:
-        """Per setting, the classifier's output on each real test image and on each generated
-        image of step 1, the plain GAN and GASTeN (the same noise)."""
+        """Per setting, the classifier's output on each test and generated image."""
         found = {}
         for r in self.per_setting:
             found.update({f"{r.key}/test": r.test_probs, f"{r.key}/step 1": r.step1_probs,

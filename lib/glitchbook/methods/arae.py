@@ -56,7 +56,7 @@ class Config(MethodConfig):
         return {"smoke": dict(epochs=15, steps=2, max_images=1500, classes=(1, 8), batch_size=64,
                               epsilon=epsilon),
                 # 400 images a class: a batch of 256 would give 2 steps an epoch
-                "default": dict(batch_size=64, epsilon=epsilon),
+                "default": dict(batch_size=64, epsilon=epsilon, epochs=50),
                 "paper": dict(epochs=500, steps=40, test_fraction=1 / 7, epsilon=epsilon)}
 
     def check(self, info: datasets.DatasetInfo) -> None:

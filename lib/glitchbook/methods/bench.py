@@ -58,7 +58,7 @@ class Config(MethodConfig):
     def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
         return {"smoke": dict(max_images=400, vae_epochs=2, ae_epochs=2, arae_steps=1,
                               classifier_epochs=1, gan_epochs=(1, 1), trusted=2),
-                "default": dict(max_images=1500, vae_epochs=25, ae_epochs=10, arae_steps=2,
+                "default": dict(max_images=1000, vae_epochs=10, ae_epochs=6, arae_steps=2,
                                 classifier_epochs=3, gan_epochs=(3, 3)),
                 "paper": dict(max_images=10000, gan_epochs=ambiguity.PAPER_EPOCHS.get(
                     ambiguity.family(dataset), ambiguity.PAPER_EPOCHS["mnist"]))}

@@ -61,7 +61,7 @@ class Config(MethodConfig):
     def presets(cls, dataset: str, options: dict[str, Any]) -> dict[str, dict]:
         fam = family(dataset)
         return {"smoke": dict(epochs=20, max_images=800),
-                "default": dict(epochs=100),
+                "default": dict(epochs=50),
                 "paper": dict(epochs=PAPER_EPOCHS[fam],
                               test_fraction=1 / 7 if fam == "fashion" else 0.1)}
 

@@ -78,7 +78,7 @@ class Config(MethodConfig):
         mvtec = datasets.entry(dataset).source == "mvtec"
         return {"smoke": dict(epochs=3, windows=8, change_at=4, window_size=30,
                               permutations=50, k_max=4),
-                "default": {},
+                "default": dict(windows=12, change_at=6),
                 "paper": dict(epochs=200, image_size=64 if mvtec else 0)}
 
     def check(self, info: datasets.DatasetInfo) -> None:

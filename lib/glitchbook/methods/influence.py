@@ -62,7 +62,9 @@ class Config(MethodConfig):
     momentum: float = 0.9
     test_fraction: float = 0.2  # of a random split; a dataset with an official split keeps it
     max_images: int = 0  # 0 = all
-    cleanlab_folds: int = 2  # cross-validation folds for cleanlab's out-of-sample probabilities
+    # cross-validation folds for cleanlab's out-of-sample probabilities; 0: in-sample, the
+    # probabilities of the model the signals use (no model more to train)
+    cleanlab_folds: int = 2
     gradients: str = "fast"  # fast: last layer (checkpoint outputs); full: layer3.2 and fc
 
     @classmethod
@@ -71,7 +73,7 @@ class Config(MethodConfig):
         model = check_choice(options.get("model", cls.model), tuple(CLASSIFIERS), "model")
         lr, epochs = MODEL_SETTINGS[model]
         return {"smoke": dict(epochs=3, max_images=800, lr=0.05),
-                "default": dict(lr=lr, epochs=epochs),
+                "default": dict(lr=lr, epochs=epochs, max_images=2000, cleanlab_folds=0),
                 "paper": dict(lr=lr, epochs=epochs, max_images=7000, cleanlab_folds=5)}
 
     def check(self, info: datasets.DatasetInfo) -> None:
@@ -84,7 +86,8 @@ class Config(MethodConfig):
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must lie in [0, 1), got {self.momentum}")
         check_range(self.noisy_classes, 1, info.n_classes, "noisy_classes")
-        check_range(self.cleanlab_folds, 2, info.smallest_class, "cleanlab_folds")
+        if self.cleanlab_folds:
+            check_range(self.cleanlab_folds, 2, info.smallest_class, "cleanlab_folds")
         check_choices(self.glitches, GLITCH_KINDS, "glitch type")
 
 
@@ -166,8 +169,9 @@ def run_glitch(config: Config, prepared: Prepared, kind: str, *, checkpoint_dir,
     traced = trace(config, glitches, data.subset(prepared.test), name=f"{config.model} ({kind})",
                    checkpoint_dir=checkpoint_dir, device=device, progress=progress)
     history, outputs, scores = traced.history, traced.outputs, traced.scores
-    probs, folds = out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
-                                       progress=progress)
+    probs, folds = (outputs[-1].train_probs, []) if not config.cleanlab_folds else (
+        out_of_sample_probs(config, glitches, data.shape, n_classes, device=device,
+                            progress=progress))
     scores[CLEANLAB], own_flags = label_issues(glitches.labels, probs)
     scores[CLEANLAB_IN_SAMPLE] = label_issues(glitches.labels, outputs[-1].train_probs)[0]
     accuracy = float((outputs[-1].test_probs.argmax(1) == test_labels).mean())

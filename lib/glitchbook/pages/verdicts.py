@@ -109,22 +109,47 @@ def paper_value(paper: dict[str, Any], judged: Judged, dataset: str) -> Any:
 def cards(paper: dict[str, Any], settings: list[tuple[RunRecord, list[int]]]) -> str:
     """A card per claim of the paper: the claim in a sentence, then a row per setting (and
     scope): the paper's number, ours with its interval, the differences to the rivals, the
-    verdict and why, the seeds, device and wall time."""
+    verdict and why (for a run of the book's own profiles, beside the verdict of the matching
+    published run, and why the two may differ), the seeds, device and wall time."""
     judged = [(record, seeds, j) for record, seeds in settings
               for j in judge(paper, record.metrics.get("claims"))]
+    published = [(record, j) for record, _, j in judged if record.published]
     blocks = []
     for number, claim in enumerate(paper["claims"], 1):
-        rows = [[setting_label(record) + (f" · {j.scope}" if j.scope else ""),
-                 paper_value(paper, j, record.dataset), ours(j), differences(j), word(j),
-                 j.reason, ", ".join(map(str, seeds)),
-                 f"{record.device}, {duration(record.timings.get('wall_seconds'))}"]
-                for record, seeds, j in judged if j.number == number]
+        rows = []
+        for record, seeds, j in judged:
+            if j.number != number:
+                continue
+            why = j.reason
+            twin = None if record.published else _published_twin(paper, record, j, published)
+            if twin and twin.verdict != j.verdict:
+                why += f"; the published run: {twin.verdict} ({paper['published_differs']})"
+            rows.append([setting_label(record) + (f" · {j.scope}" if j.scope else ""),
+                         paper_value(paper, j, record.dataset), ours(j), differences(j),
+                         word(j), f"**{twin.verdict}**" if twin else "–", why,
+                         ", ".join(map(str, seeds)),
+                         f"{record.device}, {duration(record.timings.get('wall_seconds'))}"])
         ours_only = " *(our own test, not the paper's)*" if claim.get("ours") else ""
         blocks.append(f"**Claim {number}.** {claim['text']}{ours_only}\n\n" + (markdown_table(
             ["setting", "paper", "ours [95 % interval]", "difference to each rival [95 %]",
-             "verdict", "why", "seeds", "device, wall time"], rows) if rows else
-            "*No run yet.*"))
+             "verdict", "published run's", "why", "seeds", "device, wall time"], rows)
+            if rows else "*No run yet.*"))
     return "\n\n".join(blocks)
+
+
+def _published_twin(paper: dict[str, Any], record: RunRecord, judged: Judged,
+                    published: list[tuple[RunRecord, Judged]]) -> Judged | None:
+    """The same claim judged on the published run that matches a run of the book's own (its
+    dataset's counterpart, `published_twin` in the paper's file; the same scope, or the same
+    first word of it: the pair of a pair and width)."""
+    dataset = paper.get("published_twin", {}).get(record.dataset)
+    found = [j for r, j in published if r.dataset == dataset and j.number == judged.number]
+    for same in (lambda j: j.scope == judged.scope,
+                 lambda j: j.scope.split(" ")[:1] == judged.scope.split(" ")[:1]):
+        match = [j for j in found if same(j)]
+        if match:
+            return match[0]
+    return None
 
 
 def count_line(judged: list[Judged]) -> str:

@@ -33,7 +33,19 @@ from glitchbook.run.plan import PlannedRun, RunSpec, plan
 from glitchbook.training import resolve_device
 
 CONNECT_TIMEOUT = "20s"  # to reach an existing Dask scheduler
+# Cores one run is given when runs go side by side (`--jobs auto`): torch runs a run almost
+# twice as fast on two cores as on one, and two runs sharing two cores took longer than the
+# same runs one after another (measured: see "Reproducing the book").
+CORES_PER_RUN = 2
 WORKER_LOSSES = 2  # a run whose worker dies this many times ends as a failed record
+
+
+def auto_jobs(cores: int | None = None, runs: int | None = None) -> int:
+    """How many runs go at once for `--jobs auto`: one per CORES_PER_RUN cores of the machine
+    (`cores`, default all of them), at least one and at most one per run; each is then given
+    an equal share of the cores as its torch threads. Two cores: one run at a time."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(cores // CORES_PER_RUN, runs or cores))
 
 
 def run_matrix(specs: list[RunSpec], root: str | Path = ".", *, jobs: int = 1,
